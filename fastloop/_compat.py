@@ -1,0 +1,123 @@
+"""Every use of CPython's private asyncio names lives here.
+
+fastloop keeps the stdlib's non-hot machinery (transports for SSL/UDP/pipes,
+subprocesses, signals, DNS, executors) by inheriting from
+``asyncio.SelectorEventLoop``. That machinery talks to its loop through private
+methods and attributes whose names and signatures drift between 3.10 and 3.14.
+This module names each one once, adapts to the running interpreter, and
+``tests/test_compat.py`` checks that every name still exists, so a new CPython
+release breaks one test instead of some callback at run time.
+"""
+
+import asyncio
+import inspect
+import sys
+from asyncio import base_events, coroutines, events, format_helpers, tasks, unix_events
+from asyncio.log import logger
+
+PY_VERSION = sys.version_info[:2]
+
+# Private names the native core and ``fastloop.loop`` rely on, by owner.
+# (Methods we call by name on the loop instance, inherited from the stdlib.)
+REQUIRED_LOOP_METHODS = (
+    "_check_callback",
+    "_check_thread",
+    "_check_running",
+    "_set_coroutine_origin_tracking",
+    "_asyncgen_firstiter_hook",
+    "_asyncgen_finalizer_hook",
+    "_ensure_fd_no_transport",
+    "_make_self_pipe",
+    "_close_self_pipe",
+    "_read_from_self",
+    "_process_self_data",
+    "_handle_signal",
+    "_add_callback_signalsafe",
+)
+REQUIRED_MODULE_NAMES = (
+    (format_helpers, "_format_callback_source"),
+    (format_helpers, "extract_stack"),
+    (base_events, "MAXIMUM_SELECT_TIMEOUT"),
+    (coroutines, "_is_debug_mode"),
+    (events, "_set_running_loop"),
+    (events, "_get_running_loop"),
+)
+
+MAXIMUM_SELECT_TIMEOUT = float(base_events.MAXIMUM_SELECT_TIMEOUT)
+
+# Behaviour that changed between versions and that fastloop reproduces so a
+# program sees the same exceptions on fastloop as on its own interpreter's loop.
+#: 3.11+ reject ``call_later(None)``/``call_at(None)`` with TypeError; 3.10 lets
+#: ``time() + None`` fail (TypeError) and asserts in TimerHandle for call_at.
+CHECKS_NONE_DELAY = PY_VERSION >= (3, 11)
+#: 3.13 stopped clamping a NaN timeout to 0 in ``_run_once``: the selector then
+#: raises ValueError. 3.10-3.12 clamp it with ``max(0, ...)`` and run the timer.
+NAN_TIMEOUT_RAISES = PY_VERSION >= (3, 13)
+
+_FORMAT_TAKES_DEBUG = (
+    "debug" in inspect.signature(format_helpers._format_callback_source).parameters
+)
+
+extract_stack = format_helpers.extract_stack
+set_running_loop = events._set_running_loop
+get_running_loop = events._get_running_loop
+is_debug_mode = coroutines._is_debug_mode
+
+
+def format_callback_source(callback, args, debug):
+    if _FORMAT_TAKES_DEBUG:
+        return format_helpers._format_callback_source(callback, args, debug=debug)
+    return format_helpers._format_callback_source(callback, args)
+
+
+def format_handle(handle):
+    """How the stdlib names a slow callback in its debug-mode warning."""
+    cb = getattr(handle, "_callback", None)
+    owner = getattr(cb, "__self__", None)
+    if isinstance(owner, tasks.Task):
+        return repr(owner)
+    return str(handle)
+
+
+def warn_slow_callback(handle, seconds):
+    logger.warning("Executing %s took %.3f seconds", format_handle(handle), seconds)
+
+
+def init_loop_attributes(loop):
+    """Set the Python-level state the stdlib's inherited methods expect.
+
+    Runs the stdlib's ``BaseEventLoop.__init__`` (the native core exposes the
+    attributes it assigns as properties) and then what
+    ``BaseSelectorEventLoop``/``_UnixSelectorEventLoop`` add, without creating
+    the selector those classes would open.
+    """
+    base_events.BaseEventLoop.__init__(loop)
+    loop._signal_handlers = {}
+    if PY_VERSION >= (3, 13):
+        loop._unix_server_sockets = {}
+
+
+def default_policy_base():
+    """The interpreter's default (Unix) policy class, found without the 3.14 deprecation warning."""
+    for owner, name in (
+        (unix_events, "_UnixDefaultEventLoopPolicy"),
+        (unix_events, "_DefaultEventLoopPolicy"),
+        (events, "_BaseDefaultEventLoopPolicy"),
+    ):
+        cls = getattr(owner, name, None)
+        if cls is not None:
+            return cls
+    raise ImportError("no default event loop policy class found in asyncio")
+
+
+def missing_names():
+    """Names this module relies on that the running interpreter lacks (empty when all is well)."""
+    missing = [
+        f"SelectorEventLoop.{name}"
+        for name in REQUIRED_LOOP_METHODS
+        if not hasattr(asyncio.SelectorEventLoop, name)
+    ]
+    missing += [
+        f"{mod.__name__}.{name}" for mod, name in REQUIRED_MODULE_NAMES if not hasattr(mod, name)
+    ]
+    return missing

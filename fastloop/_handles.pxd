@@ -1,0 +1,22 @@
+cdef extern from "Python.h":
+    int PyContext_Enter(object ctx) except -1
+    int PyContext_Exit(object ctx) except -1
+    object PyContext_CopyCurrent()
+
+
+cdef class Handle:
+    cdef readonly object _callback
+    cdef readonly object _args
+    cdef readonly object _context
+    cdef readonly object _loop
+    cdef public object _source_traceback
+    cdef public object _repr
+    cdef readonly bint _cancelled
+    cdef object __weakref__
+
+    cdef int _run_native(self) except -1
+    cdef int _cancel_native(self, bint debug) except -1
+    cdef _report(self, exc)
+
+
+cdef Handle new_handle(object callback, object args, object loop, object context, bint debug)

@@ -1,0 +1,45 @@
+from fastloop._poller cimport Poller
+from fastloop._queue cimport ReadyQueue
+from fastloop._timers cimport TimerHeap
+
+
+cdef class LoopCore:
+    cdef ReadyQueue ready
+    cdef TimerHeap timers
+    cdef Poller poller
+
+    # Per-fd registrations, indexed by fd number: the reader and writer
+    # handles and the object the user registered (for selectors-style lookup
+    # of a closed file object). Lists, not C arrays, so the GC sees them.
+    cdef list fd_readers
+    cdef list fd_writers
+    cdef list fd_objects
+
+    # Wake-up channel for call_soon_threadsafe(); written only while the loop
+    # is (about to be) blocked in poll, at most once per blocking poll.
+    cdef int wake_rfd
+    cdef int wake_wfd
+    cdef bint polling
+    cdef bint wake_pending
+
+    cdef bint closed
+    cdef bint stopping
+    cdef bint debug
+    cdef object thread_id
+    cdef double clock_resolution
+    cdef double slow_callback
+    cdef object current_handle
+
+    cdef double now(self) except? -1.0
+    cdef int run_once(self) except -1
+    cdef int dispatch_events(self, int n) except -1
+    cdef int run_ready(self) except -1
+    cdef int run_debug(self, object handle) except -1
+    cdef int wakeup(self) noexcept
+    cdef int check_closed(self) except -1
+    cdef object schedule_at(self, double when, object callback, tuple args, object context)
+    cdef int fd_of(self, object fileobj) except -2
+    cdef int fd_slots(self, int fd) except -1
+    cdef object fd_add(self, object fileobj, int flag, object callback, tuple args)
+    cdef bint fd_remove(self, object fileobj, int flag) except -1
+    cdef int _close_fds(self) except -1

@@ -1,0 +1,601 @@
+"""The native loop core: scheduling, the iteration, and fd registration.
+
+``LoopCore`` is the first base of ``fastloop.Loop``; the stdlib's
+``SelectorEventLoop`` comes second and supplies everything that is not hot
+(transports, servers, SSL, subprocesses, signals, DNS, executors). Because an
+extension type's methods win in the MRO, every method defined here replaces
+the stdlib's, and the stdlib code that reads loop attributes such as
+``_debug``, ``_thread_id`` or ``_closed`` reaches these C fields through the
+properties at the bottom of the class.
+
+One iteration (``run_once``) follows the phases of the stdlib's ``_run_once``
+in the same order, so callbacks run in the same order:
+
+1. drop cancelled timers (compact the heap when they are the majority);
+2. compute the poll timeout: 0 when callbacks are ready or the loop is
+   stopping, else until the earliest timer, else forever;
+3. poll, and queue the reader/writer handles of the ready fds;
+4. move due timers to the ready queue (after the I/O callbacks);
+5. run exactly the callbacks that are ready now; whatever they schedule
+   runs in the next iteration.
+"""
+
+cimport cython
+from cpython.exc cimport PyErr_SetFromErrno
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from libc.math cimport isnan
+
+from fastloop._handles cimport Handle, new_handle
+from fastloop._poller cimport FL_READ, FL_WRITE, make_poller
+from fastloop._queue cimport ReadyQueue
+from fastloop._timers cimport TimerHandle, TimerHeap, new_timer
+
+import collections
+import selectors
+import sys
+import threading
+import time as _time
+
+from fastloop import _compat
+
+cdef extern from "_sys.h" nogil:
+    int FL_HAVE_MONOTONIC
+    double fl_monotonic()
+    int fl_wakeup_open(int* rfd, int* wfd)
+    int fl_wakeup_write(int wfd)
+    void fl_wakeup_drain(int rfd)
+    int close(int fd)
+
+cdef double MAXIMUM_SELECT_TIMEOUT = _compat.MAXIMUM_SELECT_TIMEOUT
+cdef bint CHECKS_NONE_DELAY = _compat.CHECKS_NONE_DELAY
+cdef bint NAN_TIMEOUT_RAISES = _compat.NAN_TIMEOUT_RAISES
+cdef object _monotonic = _time.monotonic
+cdef object _get_ident = threading.get_ident
+cdef object _get_asyncgen_hooks = sys.get_asyncgen_hooks
+cdef object _set_asyncgen_hooks = sys.set_asyncgen_hooks
+cdef object _set_running_loop = _compat.set_running_loop
+cdef object _warn_slow_callback = _compat.warn_slow_callback
+cdef object _SelectorKey = selectors.SelectorKey
+cdef object _deque = collections.deque
+
+
+cdef inline int _mask_of(object reader, object writer) noexcept:
+    return (FL_READ if reader is not None else 0) | (FL_WRITE if writer is not None else 0)
+
+
+@cython.auto_pickle(False)
+cdef class LoopCore:
+
+    def __cinit__(self, *args, **kwargs):
+        self.wake_rfd = -1
+        self.wake_wfd = -1
+        self.ready = ReadyQueue()
+        self.timers = TimerHeap()
+        self.fd_readers = []
+        self.fd_writers = []
+        self.fd_objects = []
+        self.clock_resolution = _time.get_clock_info('monotonic').resolution
+        self.slow_callback = 0.1
+        self.poller = make_poller()
+        if fl_wakeup_open(&self.wake_rfd, &self.wake_wfd) < 0:
+            PyErr_SetFromErrno(OSError)
+        self.poller.control(self.wake_rfd, 0, FL_READ, False)
+
+    def __dealloc__(self):
+        self._close_fds()
+
+    cdef inline double now(self) except? -1.0:
+        if FL_HAVE_MONOTONIC:
+            return fl_monotonic()
+        return _monotonic()
+
+    # -- scheduling ---------------------------------------------------------
+
+    def time(self):
+        """Return the time according to the loop's clock (time.monotonic)."""
+        return self.now()
+
+    cdef inline int check_closed(self) except -1:
+        if self.closed:
+            raise RuntimeError('Event loop is closed')
+        return 0
+
+    def _check_closed(self):
+        self.check_closed()
+
+    def call_soon(self, callback, *args, context=None):
+        """Arrange for a callback to be called as soon as possible."""
+        self.check_closed()
+        if self.debug:
+            self._check_thread()
+            self._check_callback(callback, 'call_soon')
+        handle = new_handle(callback, args, self, context, self.debug)
+        self.ready.push(handle)
+        return handle
+
+    def _call_soon(self, callback, args, context):
+        handle = new_handle(callback, tuple(args), self, context, self.debug)
+        self.ready.push(handle)
+        return handle
+
+    def call_soon_threadsafe(self, callback, *args, context=None):
+        """Like call_soon(), but thread-safe."""
+        self.check_closed()
+        if self.debug:
+            self._check_callback(callback, 'call_soon_threadsafe')
+        handle = new_handle(callback, args, self, context, self.debug)
+        self.ready.push(handle)
+        self.wakeup()
+        return handle
+
+    def call_later(self, delay, callback, *args, context=None):
+        """Arrange for a callback to be called after ``delay`` seconds."""
+        cdef double when
+        if type(delay) is float or type(delay) is int:
+            when = self.now() + <double>delay
+        else:
+            if delay is None and CHECKS_NONE_DELAY:
+                raise TypeError('delay must not be None')
+            # Whatever ``time() + delay`` does in Python (Fraction, numpy
+            # scalars, or the stdlib's TypeError for nonsense).
+            when = self.now() + delay
+        return self._call_at_checked(when, callback, args, context, 'call_later')
+
+    def call_at(self, when, callback, *args, context=None):
+        """Arrange for a callback to be called at the absolute time ``when``."""
+        if when is None:
+            if CHECKS_NONE_DELAY:
+                raise TypeError('when cannot be None')
+            raise AssertionError()
+        return self._call_at_checked(_as_deadline(when), callback, args, context, 'call_at')
+
+    def _call_at_checked(self, double when, callback, tuple args, context, method):
+        self.check_closed()
+        if self.debug:
+            self._check_thread()
+            # The stdlib names call_at here even for call_later (it delegates).
+            self._check_callback(callback, 'call_at')
+        return self.schedule_at(when, callback, args, context)
+
+    cdef object schedule_at(self, double when, object callback, tuple args, object context):
+        cdef TimerHandle timer = new_timer(when, callback, args, self, context, self.debug)
+        self.timers.push(timer)
+        return timer
+
+    def _timer_handle_cancelled(self, handle):
+        if handle._scheduled:
+            self.timers.cancelled += 1
+
+    def _add_callback(self, handle):
+        # The stdlib's signal path hands us its own events.Handle objects;
+        # the ready queue runs any object with _cancelled and _run().
+        if not handle._cancelled:
+            self.ready.push(handle)
+
+    def _write_to_self(self):
+        self.wakeup()
+
+    cdef int wakeup(self) noexcept:
+        # Called with the GIL held (possibly from another thread). Only a loop
+        # blocked in poll needs the syscall; one pending write is enough until
+        # the loop drains it, so a burst of posts costs a single write.
+        if self.polling and not self.wake_pending and self.wake_wfd >= 0:
+            self.wake_pending = True
+            fl_wakeup_write(self.wake_wfd)
+        return 0
+
+    # -- running ------------------------------------------------------------
+
+    def run_forever(self):
+        """Run until stop() is called."""
+        self._run_forever_setup()
+        try:
+            while True:
+                self.run_once()
+                if self.stopping:
+                    break
+        finally:
+            self._run_forever_cleanup()
+
+    def _run_forever_setup(self):
+        self.check_closed()
+        self._check_running()
+        self._set_coroutine_origin_tracking(self.debug)
+        self._old_agen_hooks = _get_asyncgen_hooks()
+        self.thread_id = _get_ident()
+        _set_asyncgen_hooks(firstiter=self._asyncgen_firstiter_hook,
+                            finalizer=self._asyncgen_finalizer_hook)
+        _set_running_loop(self)
+
+    def _run_forever_cleanup(self):
+        self.stopping = False
+        self.thread_id = None
+        _set_running_loop(None)
+        self._set_coroutine_origin_tracking(False)
+        hooks = self._old_agen_hooks
+        if hooks is not None:
+            self._old_agen_hooks = None
+            _set_asyncgen_hooks(*hooks)
+
+    def _run_once(self):
+        """Run one full iteration of the event loop."""
+        self.run_once()
+
+    def stop(self):
+        """Stop running the event loop (after the current iteration)."""
+        self.stopping = True
+
+    def is_running(self):
+        return self.thread_id is not None
+
+    def is_closed(self):
+        return self.closed
+
+    def get_debug(self):
+        return self.debug
+
+    cdef int run_once(self) except -1:
+        cdef TimerHeap timers = self.timers
+        cdef double timeout, end
+        cdef int n
+        # Phase 1: cancelled timers.
+        if timers.size > 100 and timers.cancelled * 2 > timers.size:
+            timers.compact()
+        else:
+            timers.drop_cancelled_head()
+        # Phase 2: how long may we block?
+        if self.ready.count or self.stopping:
+            timeout = 0
+        elif timers.size:
+            timeout = timers.entries[0].when - self.now()
+            if isnan(timeout):
+                if NAN_TIMEOUT_RAISES:
+                    raise ValueError('cannot convert float NaN to integer')
+                timeout = 0
+            elif timeout > MAXIMUM_SELECT_TIMEOUT:
+                timeout = MAXIMUM_SELECT_TIMEOUT
+            elif timeout < 0:
+                timeout = 0
+        else:
+            timeout = -1
+        # Phase 3: poll and queue I/O callbacks.
+        self.polling = timeout != 0
+        try:
+            n = self.poller.poll(timeout)
+        finally:
+            self.polling = False
+        if n:
+            self.dispatch_events(n)
+        # Phase 4: due timers join the queue behind the I/O callbacks.
+        end = self.now() + self.clock_resolution
+        while timers.size:
+            if timers.entries[0].when >= end:
+                break
+            self.ready.push(timers.pop())
+        # Phase 5: run what is ready now.
+        return self.run_ready()
+
+    cdef int dispatch_events(self, int n) except -1:
+        cdef Poller poller = self.poller
+        cdef Py_ssize_t nslots = PyList_GET_SIZE(self.fd_readers)
+        cdef int i, fd, mask
+        cdef object handle
+        for i in range(n):
+            fd = poller.ready_fds[i]
+            mask = poller.ready_masks[i]
+            if fd == self.wake_rfd:
+                fl_wakeup_drain(fd)
+                self.wake_pending = False
+                continue
+            if fd >= nslots:
+                continue
+            if mask & FL_READ:
+                handle = <object>PyList_GET_ITEM(self.fd_readers, fd)
+                if handle is not None:
+                    if (<Handle>handle)._cancelled:
+                        self.fd_remove(fd, FL_READ)
+                    else:
+                        self.ready.push(handle)
+            if mask & FL_WRITE:
+                handle = <object>PyList_GET_ITEM(self.fd_writers, fd)
+                if handle is not None:
+                    if (<Handle>handle)._cancelled:
+                        self.fd_remove(fd, FL_WRITE)
+                    else:
+                        self.ready.push(handle)
+        return 0
+
+    cdef int run_ready(self) except -1:
+        cdef ReadyQueue ready = self.ready
+        cdef Py_ssize_t _, ntodo = ready.count
+        cdef object handle
+        for _ in range(ntodo):
+            handle = ready.pop()
+            if isinstance(handle, Handle):
+                if (<Handle>handle)._cancelled:
+                    continue
+                if self.debug:
+                    self.run_debug(handle)
+                else:
+                    (<Handle>handle)._run_native()
+            else:
+                if handle._cancelled:
+                    continue
+                if self.debug:
+                    self.run_debug(handle)
+                else:
+                    handle._run()
+        return 0
+
+    cdef int run_debug(self, object handle) except -1:
+        cdef double t0, dt
+        self.current_handle = handle
+        try:
+            t0 = self.now()
+            handle._run()
+            dt = self.now() - t0
+            if dt >= self.slow_callback:
+                _warn_slow_callback(handle, dt)
+        finally:
+            self.current_handle = None
+        return 0
+
+    # -- file descriptors ---------------------------------------------------
+
+    def add_reader(self, fd, callback, *args):
+        """Start monitoring ``fd`` for read availability."""
+        self._ensure_fd_no_transport(fd)
+        self.fd_add(fd, FL_READ, callback, args)
+
+    def remove_reader(self, fd):
+        """Stop monitoring ``fd`` for read availability."""
+        self._ensure_fd_no_transport(fd)
+        return self.fd_remove(fd, FL_READ)
+
+    def add_writer(self, fd, callback, *args):
+        """Start monitoring ``fd`` for write availability."""
+        self._ensure_fd_no_transport(fd)
+        self.fd_add(fd, FL_WRITE, callback, args)
+
+    def remove_writer(self, fd):
+        """Stop monitoring ``fd`` for write availability."""
+        self._ensure_fd_no_transport(fd)
+        return self.fd_remove(fd, FL_WRITE)
+
+    # The stdlib transports and sock_* methods call these directly.
+    def _add_reader(self, fd, callback, *args):
+        return self.fd_add(fd, FL_READ, callback, args)
+
+    def _remove_reader(self, fd):
+        return self.fd_remove(fd, FL_READ)
+
+    def _add_writer(self, fd, callback, *args):
+        return self.fd_add(fd, FL_WRITE, callback, args)
+
+    def _remove_writer(self, fd):
+        return self.fd_remove(fd, FL_WRITE)
+
+    cdef int fd_of(self, object fileobj) except -2:
+        """The fd of ``fileobj``, with selectors' rules and messages.
+
+        A file object that no longer has a valid fd (a closed socket) is
+        found by identity among the registered ones, as selectors does, so
+        ``remove_reader(sock)`` still works after ``sock.close()``.
+        """
+        cdef Py_ssize_t i
+        if isinstance(fileobj, int):
+            fd = fileobj
+        else:
+            try:
+                fd = int(fileobj.fileno())
+            except (AttributeError, TypeError, ValueError):
+                fd = None
+        if fd is None or fd < 0:
+            for i in range(PyList_GET_SIZE(self.fd_objects)):
+                if <object>PyList_GET_ITEM(self.fd_objects, i) is fileobj:
+                    return i
+            if fd is None:
+                raise ValueError(f'Invalid file object: {fileobj!r}') from None
+            raise ValueError(f'Invalid file descriptor: {fd}')
+        return fd
+
+    cdef int fd_slots(self, int fd) except -1:
+        cdef Py_ssize_t have = PyList_GET_SIZE(self.fd_readers)
+        cdef Py_ssize_t want
+        if fd < have:
+            return 0
+        want = max(fd + 1, have * 2, 64)
+        extra = [None] * (want - have)
+        self.fd_readers.extend(extra)
+        self.fd_writers.extend(extra)
+        self.fd_objects.extend(extra)
+        return 0
+
+    cdef object fd_add(self, object fileobj, int flag, object callback, tuple args):
+        cdef int fd, old_mask
+        cdef list slots = self.fd_readers if flag == FL_READ else self.fd_writers
+        self.check_closed()
+        fd = self.fd_of(fileobj)
+        self.fd_slots(fd)
+        handle = new_handle(callback, args, self, None, self.debug)
+        previous = slots[fd]
+        old_mask = _mask_of(self.fd_readers[fd], self.fd_writers[fd])
+        # Re-arm even when the mask is unchanged: if the fd was closed and
+        # its number reused, this registers the new file with the kernel.
+        self.poller.control(fd, old_mask, old_mask | flag, True)
+        if old_mask == 0:
+            self.fd_objects[fd] = fileobj
+        slots[fd] = handle
+        if previous is not None and not (<Handle>previous)._cancelled:
+            (<Handle>previous)._cancel_native(self.debug)
+        return handle
+
+    cdef bint fd_remove(self, object fileobj, int flag) except -1:
+        cdef int fd, old_mask, new_mask
+        cdef list slots = self.fd_readers if flag == FL_READ else self.fd_writers
+        if self.closed:
+            return False
+        fd = self.fd_of(fileobj)
+        if fd >= PyList_GET_SIZE(slots):
+            return False
+        old_mask = _mask_of(self.fd_readers[fd], self.fd_writers[fd])
+        if old_mask == 0:
+            return False
+        new_mask = old_mask & ~flag
+        self.poller.control(fd, old_mask, new_mask, False)
+        if new_mask == 0:
+            self.fd_objects[fd] = None
+        handle = slots[fd]
+        if handle is None:
+            return False
+        slots[fd] = None
+        if not (<Handle>handle)._cancelled:
+            (<Handle>handle)._cancel_native(self.debug)
+        return True
+
+    def _fd_key(self, fileobj):
+        """A selectors.SelectorKey for ``fileobj``, or None (for loop._selector)."""
+        cdef int fd
+        if self.closed:
+            return None
+        fd = self.fd_of(fileobj)
+        if fd >= PyList_GET_SIZE(self.fd_readers):
+            return None
+        reader = self.fd_readers[fd]
+        writer = self.fd_writers[fd]
+        mask = _mask_of(reader, writer)
+        if not mask:
+            return None
+        return _SelectorKey(self.fd_objects[fd], fd, mask, (reader, writer))
+
+    def _fd_registered(self):
+        """The fds with a reader or a writer, in fd order."""
+        return [fd for fd in range(len(self.fd_readers))
+                if self.fd_readers[fd] is not None or self.fd_writers[fd] is not None]
+
+    def _poller_name(self):
+        return self.poller.name
+
+    # -- closing ------------------------------------------------------------
+
+    def _close_native(self):
+        """Release the poller, the wake-up fd and every queued handle."""
+        self.ready.clear()
+        self.timers.clear()
+        self.fd_readers = []
+        self.fd_writers = []
+        self.fd_objects = []
+        self._close_fds()
+
+    cdef int _close_fds(self) except -1:
+        # Forget the fd numbers before closing them, so a racing
+        # call_soon_threadsafe() cannot write into a reused fd.
+        rfd, wfd = self.wake_rfd, self.wake_wfd
+        self.wake_rfd = self.wake_wfd = -1
+        if wfd >= 0 and wfd != rfd:
+            close(wfd)
+        if rfd >= 0:
+            close(rfd)
+        if self.poller is not None:
+            self.poller.close()
+        return 0
+
+    # -- state the stdlib's inherited code reads and writes -----------------
+
+    @property
+    def _debug(self):
+        return self.debug
+
+    @_debug.setter
+    def _debug(self, value):
+        self.debug = bool(value)
+        self.timers.debug = self.debug
+
+    @property
+    def _closed(self):
+        return self.closed
+
+    @_closed.setter
+    def _closed(self, value):
+        self.closed = bool(value)
+
+    @property
+    def _stopping(self):
+        return self.stopping
+
+    @_stopping.setter
+    def _stopping(self, value):
+        self.stopping = bool(value)
+
+    @property
+    def _thread_id(self):
+        return self.thread_id
+
+    @_thread_id.setter
+    def _thread_id(self, value):
+        self.thread_id = value
+
+    @property
+    def _clock_resolution(self):
+        return self.clock_resolution
+
+    @_clock_resolution.setter
+    def _clock_resolution(self, value):
+        self.clock_resolution = value
+
+    @property
+    def slow_callback_duration(self):
+        return self.slow_callback
+
+    @slow_callback_duration.setter
+    def slow_callback_duration(self, value):
+        self.slow_callback = value
+
+    @property
+    def _current_handle(self):
+        return self.current_handle
+
+    @_current_handle.setter
+    def _current_handle(self, value):
+        self.current_handle = value
+
+    @property
+    def _timer_cancelled_count(self):
+        return self.timers.cancelled
+
+    @_timer_cancelled_count.setter
+    def _timer_cancelled_count(self, value):
+        self.timers.cancelled = value
+
+    # The stdlib keeps these as a deque and a heap list. Here they live in C;
+    # reading gives a snapshot (oldest first / heap order) for debugging and
+    # introspection. BaseEventLoop.__init__ assigns empty containers, which is
+    # accepted; anything else would be silently lost, so it is refused.
+    @property
+    def _ready(self):
+        return _deque(self.ready.snapshot())
+
+    @_ready.setter
+    def _ready(self, value):
+        if len(value):
+            raise ValueError('fastloop keeps its ready queue natively; it cannot be replaced')
+
+    @property
+    def _scheduled(self):
+        return self.timers.handles()
+
+    @_scheduled.setter
+    def _scheduled(self, value):
+        if len(value):
+            raise ValueError('fastloop keeps its timer heap natively; it cannot be replaced')
+
+
+cdef double _as_deadline(object when) except? -1.0:
+    # A non-number deadline fails when the stdlib's heap first compares it;
+    # here it fails at once, with the same exception type.
+    try:
+        return float(when)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"'<' not supported between instances of {type(when).__name__!r} and 'float'"
+        ) from None

@@ -1,0 +1,244 @@
+"""Where an iteration polls: the kernel readiness interface behind one small API.
+
+``Poller.control(fd, old, new)`` moves an fd's interest from one FL_* mask to
+another with at most one syscall, and ``Poller.poll(timeout)`` fills
+``ready_fds``/``ready_masks``. ``EpollPoller`` calls epoll directly (Linux);
+``SelectorPoller`` wraps ``selectors.DefaultSelector`` for every other
+platform (and on Linux when ``FASTLOOP_POLLER=selectors``, which is how the
+fallback is tested here). The loop above never knows which one it has.
+"""
+
+cimport cython
+from cpython.exc cimport PyErr_CheckSignals, PyErr_SetFromErrno
+from cpython.mem cimport PyMem_Free, PyMem_Realloc
+from libc.errno cimport EEXIST, EINTR, ENOENT, errno
+from libc.math cimport ceil
+
+import os
+import selectors
+
+cdef extern from "_sys.h" nogil:
+    int FL_HAVE_EPOLL
+    struct epoll_data_t "epoll_data":
+        int fd
+    struct epoll_event:
+        unsigned int events
+        epoll_data_t data
+    int EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP
+    int EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EPOLL_CLOEXEC
+    int epoll_create1(int flags)
+    int epoll_ctl(int epfd, int op, int fd, epoll_event* event)
+    int epoll_wait(int epfd, epoll_event* events, int maxevents, int timeout)
+    int close(int fd)
+
+
+@cython.auto_pickle(False)
+cdef class Poller:
+
+    def __cinit__(self):
+        self.ready_fds = NULL
+        self.ready_masks = NULL
+        self.ready_capacity = 0
+        self.registered = 0
+
+    def __dealloc__(self):
+        PyMem_Free(self.ready_fds)
+        PyMem_Free(self.ready_masks)
+
+    cdef int _reserve(self, int n) except -1:
+        cdef int* fds
+        cdef int* masks
+        if n <= self.ready_capacity:
+            return 0
+        fds = <int*>PyMem_Realloc(self.ready_fds, n * sizeof(int))
+        if fds == NULL:
+            raise MemoryError()
+        self.ready_fds = fds
+        masks = <int*>PyMem_Realloc(self.ready_masks, n * sizeof(int))
+        if masks == NULL:
+            raise MemoryError()
+        self.ready_masks = masks
+        self.ready_capacity = n
+        return 0
+
+    # The two methods every concrete poller implements.
+    cdef int control(self, int fd, int old_mask, int new_mask, bint rearm) except -1:
+        raise TypeError(f'{type(self).__name__} cannot control fds')
+
+    cdef int poll(self, double timeout) except -1:
+        raise TypeError(f'{type(self).__name__} cannot poll')
+
+    cdef int close(self) except -1:
+        return 0
+
+    @property
+    def name(self):
+        return type(self).__name__
+
+
+cdef inline unsigned int _epoll_bits(int mask) noexcept nogil:
+    cdef unsigned int bits = 0
+    if mask & FL_READ:
+        bits |= EPOLLIN
+    if mask & FL_WRITE:
+        bits |= EPOLLOUT
+    return bits
+
+
+@cython.final
+@cython.auto_pickle(False)
+cdef class EpollPoller(Poller):
+    cdef int epfd
+    cdef epoll_event* events
+
+    def __cinit__(self):
+        self.epfd = epoll_create1(EPOLL_CLOEXEC)
+        if self.epfd < 0:
+            PyErr_SetFromErrno(OSError)
+        self.events = NULL
+        self._grow_events(64)
+
+    def __dealloc__(self):
+        if self.epfd >= 0:
+            close(self.epfd)
+            self.epfd = -1
+        PyMem_Free(self.events)
+
+    cdef int _grow_events(self, int n) except -1:
+        cdef epoll_event* ev = <epoll_event*>PyMem_Realloc(self.events, n * sizeof(epoll_event))
+        if ev == NULL:
+            raise MemoryError()
+        self.events = ev
+        self._reserve(n)
+        return 0
+
+    def fileno(self):
+        return self.epfd
+
+    cdef int close(self) except -1:
+        if self.epfd >= 0:
+            close(self.epfd)
+            self.epfd = -1
+        return 0
+
+    cdef int control(self, int fd, int old_mask, int new_mask, bint rearm) except -1:
+        cdef epoll_event ev
+        cdef int rc
+        if old_mask == new_mask and not rearm:
+            return 0
+        ev.events = _epoll_bits(new_mask)
+        ev.data.fd = fd
+        if new_mask == 0:
+            # Like selectors: the fd may already be closed (and so dropped by
+            # the kernel); forgetting it is all that is left to do.
+            epoll_ctl(self.epfd, EPOLL_CTL_DEL, fd, &ev)
+            self.registered -= 1
+            return 0
+        if old_mask == 0:
+            rc = epoll_ctl(self.epfd, EPOLL_CTL_ADD, fd, &ev)
+            if rc < 0 and errno == EEXIST:
+                # Still registered through another descriptor of the same open
+                # file (dup, fork) after the old fd number was closed.
+                rc = epoll_ctl(self.epfd, EPOLL_CTL_MOD, fd, &ev)
+            if rc < 0:
+                PyErr_SetFromErrno(OSError)
+            self.registered += 1
+            if self.registered > self.ready_capacity:
+                self._grow_events(self.ready_capacity * 2)
+            return 0
+        rc = epoll_ctl(self.epfd, EPOLL_CTL_MOD, fd, &ev)
+        if rc < 0 and errno == ENOENT:
+            # The fd was closed while registered and its number reused: the
+            # kernel dropped the old registration, so register the new file.
+            # (The stdlib's selector keeps the stale key and never polls the
+            # new file; see docs/design.md.)
+            rc = epoll_ctl(self.epfd, EPOLL_CTL_ADD, fd, &ev)
+        if rc < 0:
+            PyErr_SetFromErrno(OSError)
+        return 0
+
+    cdef int poll(self, double timeout) except -1:
+        cdef int ms, n, i
+        cdef unsigned int bits
+        cdef int mask
+        if timeout < 0:
+            ms = -1
+        elif timeout == 0:
+            ms = 0
+        else:
+            # Round up, as the stdlib's selector does: a timer never fires early.
+            ms = <int>ceil(timeout * 1e3)
+        # As many slots as registered fds, like selectors.EpollSelector, so one
+        # poll reports every ready fd and iterations match the stdlib's.
+        with nogil:
+            n = epoll_wait(self.epfd, self.events, self.ready_capacity, ms)
+        if n < 0:
+            if errno == EINTR:
+                # Run Python signal handlers now (KeyboardInterrupt propagates);
+                # the next iteration recomputes the timeout.
+                PyErr_CheckSignals()
+                return 0
+            PyErr_SetFromErrno(OSError)
+        for i in range(n):
+            bits = self.events[i].events
+            mask = 0
+            # Same mapping as selectors.EpollSelector: an error or hang-up
+            # wakes both the reader and the writer.
+            if bits & ~EPOLLIN:
+                mask |= FL_WRITE
+            if bits & ~EPOLLOUT:
+                mask |= FL_READ
+            self.ready_fds[i] = self.events[i].data.fd
+            self.ready_masks[i] = mask
+        return n
+
+
+@cython.final
+@cython.auto_pickle(False)
+cdef class SelectorPoller(Poller):
+    """Portable fallback over the stdlib's ``selectors``: same API, same loop."""
+    cdef object selector
+
+    def __cinit__(self):
+        self.selector = selectors.DefaultSelector()
+        self._reserve(64)
+
+    def fileno(self):
+        return self.selector.fileno()
+
+    cdef int close(self) except -1:
+        if self.selector is not None:
+            self.selector.close()
+            self.selector = None
+        return 0
+
+    cdef int control(self, int fd, int old_mask, int new_mask, bint rearm) except -1:
+        if new_mask == 0:
+            if old_mask:
+                self.selector.unregister(fd)
+                self.registered -= 1
+        elif old_mask == 0:
+            self.selector.register(fd, new_mask)
+            self.registered += 1
+        elif old_mask != new_mask:
+            self.selector.modify(fd, new_mask)
+        return 0
+
+    cdef int poll(self, double timeout) except -1:
+        cdef int i = 0
+        events = self.selector.select(None if timeout < 0 else timeout)
+        self._reserve(len(events))
+        for key, mask in events:
+            self.ready_fds[i] = key.fd
+            self.ready_masks[i] = mask
+            i += 1
+        return i
+
+
+cdef Poller make_poller():
+    choice = os.environ.get('FASTLOOP_POLLER', '')
+    if choice not in ('', 'epoll', 'selectors'):
+        raise ValueError(f"FASTLOOP_POLLER must be 'epoll' or 'selectors', not {choice!r}")
+    if FL_HAVE_EPOLL and choice != 'selectors':
+        return EpollPoller()
+    return SelectorPoller()

@@ -1,0 +1,104 @@
+/* Thin portability layer under the Cython core.
+ *
+ * Everything platform-specific the core needs sits here so the .pyx files stay
+ * free of #ifdefs: the monotonic clock, epoll (Linux only; elsewhere the
+ * poller falls back to Python's selectors), and the wake-up fd that
+ * call_soon_threadsafe() writes to.
+ */
+#ifndef FASTLOOP_SYS_H
+#define FASTLOOP_SYS_H
+
+#include <errno.h>
+#include <stdint.h>
+#include <time.h>
+#include <unistd.h>
+#include <fcntl.h>
+
+#ifdef __linux__
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#define FL_HAVE_EPOLL 1
+#else
+#define FL_HAVE_EPOLL 0
+/* Stand-ins so the Cython module compiles; never called when FL_HAVE_EPOLL=0. */
+struct epoll_event { uint32_t events; union { int fd; uint64_t u64; } data; };
+#define EPOLLIN 0x001
+#define EPOLLOUT 0x004
+#define EPOLLERR 0x008
+#define EPOLLHUP 0x010
+#define EPOLL_CTL_ADD 1
+#define EPOLL_CTL_DEL 2
+#define EPOLL_CTL_MOD 3
+#define EPOLL_CLOEXEC 0
+static inline int epoll_create1(int f) { (void)f; errno = ENOSYS; return -1; }
+static inline int epoll_ctl(int e, int o, int fd, struct epoll_event *ev)
+{ (void)e; (void)o; (void)fd; (void)ev; errno = ENOSYS; return -1; }
+static inline int epoll_wait(int e, struct epoll_event *ev, int n, int t)
+{ (void)e; (void)ev; (void)n; (void)t; errno = ENOSYS; return -1; }
+#endif
+
+/* time.monotonic() on Linux is CLOCK_MONOTONIC; using the same clock keeps
+ * loop.time() comparable with it. Elsewhere the loop calls time.monotonic(). */
+#if defined(__linux__) || defined(__FreeBSD__)
+#define FL_HAVE_MONOTONIC 1
+static inline double fl_monotonic(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+#else
+#define FL_HAVE_MONOTONIC 0
+static inline double fl_monotonic(void) { return 0.0; }
+#endif
+
+/* Wake-up channel: an eventfd on Linux (one fd, 8-byte counter), a pipe elsewhere. */
+static inline int fl_wakeup_open(int *rfd, int *wfd)
+{
+#ifdef __linux__
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    *rfd = *wfd = fd;
+    return 0;
+#else
+    int p[2];
+    if (pipe(p) < 0)
+        return -1;
+    for (int i = 0; i < 2; i++) {
+        fcntl(p[i], F_SETFL, fcntl(p[i], F_GETFL) | O_NONBLOCK);
+        fcntl(p[i], F_SETFD, FD_CLOEXEC);
+    }
+    *rfd = p[0];
+    *wfd = p[1];
+    return 0;
+#endif
+}
+
+/* A full pipe or an eventfd at its maximum already means "wake up": EAGAIN is success. */
+static inline int fl_wakeup_write(int wfd)
+{
+    uint64_t one = 1;
+    ssize_t n;
+    do {
+#ifdef __linux__
+        n = write(wfd, &one, sizeof(one));
+#else
+        n = write(wfd, &one, 1);
+#endif
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && errno != EAGAIN)
+        return -1;
+    return 0;
+}
+
+static inline void fl_wakeup_drain(int rfd)
+{
+    char buf[64];
+    ssize_t n;
+    do {
+        n = read(rfd, buf, sizeof(buf));
+    } while (n > 0 || (n < 0 && errno == EINTR));
+}
+
+#endif

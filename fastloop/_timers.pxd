@@ -1,0 +1,39 @@
+from cpython.ref cimport PyObject
+
+from fastloop._handles cimport Handle
+
+
+cdef struct TimerEntry:
+    double when
+    unsigned long long seq      # scheduling order: breaks ties between equal deadlines
+    PyObject* handle            # owned reference to a TimerHandle
+
+
+cdef class TimerHandle(Handle):
+    cdef double when_
+    cdef readonly bint _scheduled
+    cdef TimerHeap heap         # set while the handle sits in a heap
+
+
+cdef class TimerHeap:
+    cdef TimerEntry* entries
+    cdef Py_ssize_t size
+    cdef Py_ssize_t capacity
+    cdef unsigned long long next_seq
+    # Cancelled handles still in the heap; the loop compacts when they dominate.
+    cdef public Py_ssize_t cancelled
+    # Mirror of the owning loop's debug flag, so TimerHandle.cancel() needs no
+    # Python call to learn it.
+    cdef public bint debug
+    cdef object owner           # the loop; also makes the type GC-aware
+
+    cdef int push(self, TimerHandle h) except -1
+    cdef TimerHandle pop(self)
+    cdef int drop_cancelled_head(self) except -1
+    cdef int compact(self) except -1
+    cdef int clear(self) except -1
+    cdef list handles(self)
+
+
+cdef TimerHandle new_timer(double when, object callback, object args, object loop,
+                           object context, bint debug)

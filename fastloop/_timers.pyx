@@ -1,0 +1,273 @@
+"""Where timers are ordered: TimerHandle and the loop's binary heap.
+
+The heap is a C array of (deadline, sequence, handle) entries, so sifting
+compares doubles in contiguous memory and never touches a Python object.
+Ties on the deadline go to the earlier ``call_at``. Cancelling is O(1): the
+handle is flagged and counted, and stays in the heap until it reaches the top
+or until cancelled entries dominate, when the loop compacts the heap (the same
+rule as the stdlib's ``_run_once``, so memory stays bounded however many
+timers are scheduled and cancelled).
+"""
+
+cimport cython
+from cpython.mem cimport PyMem_Free, PyMem_Realloc
+from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
+
+from fastloop._handles cimport Handle, PyContext_CopyCurrent
+
+import sys
+
+from fastloop import _compat
+
+cdef object _getframe = sys._getframe
+cdef object _extract_stack = _compat.extract_stack
+
+
+@cython.auto_pickle(False)
+cdef class TimerHandle(Handle):
+    """Object returned by timed callback registration methods."""
+
+    def __init__(self, when, callback, args, loop, context=None):
+        if when is None:
+            raise TypeError('when cannot be None')
+        Handle.__init__(self, callback, args, loop, context)
+        self.when_ = when
+        self._scheduled = False
+
+    @property
+    def _when(self):
+        return self.when_
+
+    def when(self):
+        """Return a scheduled callback time (same clock as loop.time())."""
+        return self.when_
+
+    def _repr_info(self):
+        info = Handle._repr_info(self)
+        info.insert(2 if self._cancelled else 1, f'when={self.when_}')
+        return info
+
+    def __hash__(self):
+        return hash(self.when_)
+
+    def __lt__(self, other):
+        if isinstance(other, TimerHandle):
+            return self.when_ < (<TimerHandle>other).when_
+        return NotImplemented
+
+    def __le__(self, other):
+        if isinstance(other, TimerHandle):
+            return self.when_ < (<TimerHandle>other).when_ or self.__eq__(other)
+        return NotImplemented
+
+    def __gt__(self, other):
+        if isinstance(other, TimerHandle):
+            return self.when_ > (<TimerHandle>other).when_
+        return NotImplemented
+
+    def __ge__(self, other):
+        if isinstance(other, TimerHandle):
+            return self.when_ > (<TimerHandle>other).when_ or self.__eq__(other)
+        return NotImplemented
+
+    def __eq__(self, other):
+        if isinstance(other, TimerHandle):
+            o = <TimerHandle>other
+            return (self.when_ == o.when_ and self._callback == o._callback
+                    and self._args == o._args and self._cancelled == o._cancelled)
+        return NotImplemented
+
+    def cancel(self):
+        cdef TimerHeap heap = self.heap
+        if self._cancelled:
+            return
+        if heap is not None:
+            heap.cancelled += 1
+            self._cancel_native(heap.debug)
+        else:
+            self._loop._timer_handle_cancelled(self)
+            self._cancel_native(self._loop.get_debug())
+
+
+cdef TimerHandle new_timer(double when, object callback, object args, object loop,
+                           object context, bint debug):
+    cdef TimerHandle h = TimerHandle.__new__(TimerHandle)
+    h._callback = callback
+    h._args = args
+    h._loop = loop
+    h._context = PyContext_CopyCurrent() if context is None else context
+    h.when_ = when
+    if debug:
+        h._source_traceback = _extract_stack(_getframe(0))
+    return h
+
+
+cdef inline bint _before(TimerEntry* a, TimerEntry* b) noexcept nogil:
+    # NaN deadlines compare false both ways, as with the stdlib's heapq.
+    return a.when < b.when or (a.when == b.when and a.seq < b.seq)
+
+
+cdef void _sift_up(TimerEntry* heap, Py_ssize_t pos) noexcept nogil:
+    cdef TimerEntry item = heap[pos]
+    cdef Py_ssize_t parent
+    while pos > 0:
+        parent = (pos - 1) >> 1
+        if not _before(&item, &heap[parent]):
+            break
+        heap[pos] = heap[parent]
+        pos = parent
+    heap[pos] = item
+
+
+cdef void _sift_down(TimerEntry* heap, Py_ssize_t size, Py_ssize_t pos) noexcept nogil:
+    cdef TimerEntry item = heap[pos]
+    cdef Py_ssize_t child
+    while True:
+        child = 2 * pos + 1
+        if child >= size:
+            break
+        if child + 1 < size and _before(&heap[child + 1], &heap[child]):
+            child += 1
+        if not _before(&heap[child], &item):
+            break
+        heap[pos] = heap[child]
+        pos = child
+    heap[pos] = item
+
+
+@cython.auto_pickle(False)
+cdef class TimerHeap:
+
+    def __cinit__(self, owner=None):
+        self.owner = owner
+        self.entries = NULL
+        self.size = 0
+        self.capacity = 0
+
+    def __dealloc__(self):
+        cdef Py_ssize_t i
+        for i in range(self.size):
+            Py_DECREF(<object>self.entries[i].handle)
+        PyMem_Free(self.entries)
+        self.entries = NULL
+        self.size = 0
+
+    def __len__(self):
+        return self.size
+
+    cdef int push(self, TimerHandle h) except -1:
+        cdef TimerEntry* grown
+        cdef Py_ssize_t cap
+        if self.size == self.capacity:
+            cap = self.capacity * 2 if self.capacity else 64
+            grown = <TimerEntry*>PyMem_Realloc(self.entries, cap * sizeof(TimerEntry))
+            if grown == NULL:
+                raise MemoryError()
+            self.entries = grown
+            self.capacity = cap
+        Py_INCREF(h)
+        self.entries[self.size].when = h.when_
+        self.entries[self.size].seq = self.next_seq
+        self.entries[self.size].handle = <PyObject*>h
+        self.next_seq += 1
+        self.size += 1
+        _sift_up(self.entries, self.size - 1)
+        h._scheduled = True
+        h.heap = self
+        return 0
+
+    cdef TimerHandle pop(self):
+        """Remove and return the earliest timer (caller checks size > 0)."""
+        cdef TimerHandle h = <TimerHandle>self.entries[0].handle
+        Py_DECREF(h)      # the heap's reference moves to ``h``
+        self.size -= 1
+        if self.size:
+            self.entries[0] = self.entries[self.size]
+            _sift_down(self.entries, self.size, 0)
+        h._scheduled = False
+        h.heap = None
+        return h
+
+    cdef int drop_cancelled_head(self) except -1:
+        """Pop cancelled timers off the top, as the stdlib does every iteration."""
+        while self.size and (<TimerHandle>self.entries[0].handle)._cancelled:
+            self.cancelled -= 1
+            self.pop()
+        return 0
+
+    cdef int compact(self) except -1:
+        """Drop every cancelled timer and re-heapify: O(n), run when they dominate."""
+        cdef Py_ssize_t i, kept = 0
+        cdef TimerHandle h
+        for i in range(self.size):
+            h = <TimerHandle>self.entries[i].handle
+            if h._cancelled:
+                h._scheduled = False
+                h.heap = None
+                Py_DECREF(h)
+            else:
+                self.entries[kept] = self.entries[i]
+                kept += 1
+        self.size = kept
+        self.cancelled = 0
+        i = kept // 2
+        while i > 0:
+            i -= 1
+            _sift_down(self.entries, kept, i)
+        return 0
+
+    cdef int clear(self) except -1:
+        cdef Py_ssize_t i, n = self.size
+        cdef TimerHandle h
+        self.size = 0
+        self.cancelled = 0
+        for i in range(n):
+            h = <TimerHandle>self.entries[i].handle
+            h._scheduled = False
+            h.heap = None
+            Py_DECREF(h)
+        return 0
+
+    cdef list handles(self):
+        cdef Py_ssize_t i
+        return [<object>self.entries[i].handle for i in range(self.size)]
+
+
+# The heap's entries hold references in a C array that Cython's generated GC
+# support cannot see. Extend the type's traverse/clear so a cycle running
+# through a pending timer (timer -> callback -> loop -> heap -> timer) in a loop
+# that was dropped without close() can still be collected.
+
+cdef extern from "Python.h":
+    ctypedef int (*fl_visitproc "visitproc")(PyObject*, void*)
+    ctypedef int (*fl_traverseproc "traverseproc")(PyObject*, fl_visitproc, void*)
+    ctypedef int (*fl_inquiry "inquiry")(PyObject*)
+    ctypedef struct fl_type "PyTypeObject":
+        fl_traverseproc tp_traverse
+        fl_inquiry tp_clear
+
+cdef fl_traverseproc _generated_traverse = (<fl_type*>TimerHeap).tp_traverse
+cdef fl_inquiry _generated_clear = (<fl_type*>TimerHeap).tp_clear
+
+
+cdef int _heap_traverse(PyObject* o, fl_visitproc visit, void* arg) noexcept:
+    cdef TimerEntry* entries = (<TimerHeap>o).entries
+    cdef Py_ssize_t i, n = (<TimerHeap>o).size
+    cdef int r
+    for i in range(n):
+        r = visit(entries[i].handle, arg)
+        if r:
+            return r
+    return _generated_traverse(o, visit, arg)
+
+
+cdef int _heap_clear(PyObject* o) noexcept:
+    try:
+        (<TimerHeap>o).clear()
+    except BaseException:
+        pass
+    return _generated_clear(o)
+
+
+(<fl_type*>TimerHeap).tp_traverse = _heap_traverse
+(<fl_type*>TimerHeap).tp_clear = _heap_clear

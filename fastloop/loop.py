@@ -1,0 +1,72 @@
+"""``fastloop.Loop``: the native core in front of the stdlib's selector loop."""
+
+import asyncio
+import collections.abc
+import weakref
+
+from fastloop import _compat
+from fastloop._loop import LoopCore
+
+
+class _SelectorMap(collections.abc.Mapping):
+    def __init__(self, loop):
+        self._loop = loop
+
+    def __getitem__(self, fileobj):
+        key = self._loop._fd_key(fileobj)
+        if key is None:
+            raise KeyError(f"{fileobj!r} is not registered")
+        return key
+
+    def __iter__(self):
+        return iter(self._loop._fd_registered())
+
+    def __len__(self):
+        return len(self._loop._fd_registered())
+
+
+class _SelectorView:
+    """What stdlib code reads as ``loop._selector``.
+
+    The stdlib transports look up an fd's registration through the selector
+    (``get_key``/``get_map``, e.g. in their repr) and the stdlib ``close()``
+    closes it. fastloop's registrations live in the native core; this view
+    answers those calls from there.
+    """
+
+    def __init__(self, loop):
+        self._loop = loop
+
+    def get_key(self, fileobj):
+        return self.get_map()[fileobj]
+
+    def get_map(self):
+        return _SelectorMap(self._loop)
+
+    def close(self):
+        self._loop._close_native()
+
+    def __repr__(self):
+        return f"<fastloop selector view poller={self._loop._poller_name()}>"
+
+
+class Loop(LoopCore, asyncio.SelectorEventLoop):
+    """An asyncio event loop whose hot path is native.
+
+    Scheduling, timers, polling and the iteration come from ``LoopCore``
+    (Cython); transports, servers, SSL, subprocesses, signals, DNS and
+    executors are the stdlib's own, inherited from ``SelectorEventLoop``.
+    """
+
+    def __init__(self):
+        _compat.init_loop_attributes(self)
+        self._selector = _SelectorView(self)
+        self._transports = weakref.WeakValueDictionary()
+        # The stdlib's self-pipe stays: signal.set_wakeup_fd() writes signal
+        # numbers into it and _read_from_self() dispatches them.
+        self._make_self_pipe()
+
+    def close(self):
+        super().close()
+        # Idempotent; also covers a subclass whose close() skipped the view.
+        self._close_native()

@@ -1,0 +1,59 @@
+"""``fastloop.run()``: ``asyncio.run()`` with a fastloop loop."""
+
+import asyncio
+import sys
+
+from fastloop.policy import new_event_loop
+
+
+def run(main, *, debug=None):
+    """Run a coroutine on a new fastloop loop and return its result.
+
+    The same contract as ``asyncio.run()``: the loop is created, the coroutine
+    run to completion, remaining tasks cancelled, async generators and the
+    default executor shut down, and the loop closed.
+    """
+    if sys.version_info >= (3, 11):
+        with asyncio.Runner(debug=debug, loop_factory=new_event_loop) as runner:
+            return runner.run(main)
+    return _run_without_runner(main, debug)
+
+
+def _run_without_runner(main, debug):
+    # Python 3.10 has no asyncio.Runner: the same steps as its asyncio.run().
+    if asyncio.events._get_running_loop() is not None:
+        raise RuntimeError("asyncio.run() cannot be called from a running event loop")
+    if not asyncio.iscoroutine(main):
+        raise ValueError(f"a coroutine was expected, got {main!r}")
+    loop = new_event_loop()
+    try:
+        asyncio.set_event_loop(loop)
+        if debug is not None:
+            loop.set_debug(debug)
+        return loop.run_until_complete(main)
+    finally:
+        try:
+            _cancel_all_tasks(loop)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
+def _cancel_all_tasks(loop):
+    to_cancel = asyncio.all_tasks(loop)
+    if not to_cancel:
+        return
+    for task in to_cancel:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*to_cancel, return_exceptions=True))
+    for task in to_cancel:
+        if task.cancelled():
+            continue
+        if task.exception() is not None:
+            loop.call_exception_handler({
+                "message": "unhandled exception during asyncio.run() shutdown",
+                "exception": task.exception(),
+                "task": task,
+            })

@@ -1,0 +1,31 @@
+import asyncio
+
+import pytest
+
+import fastloop
+
+pytest_plugins = ["fastloop.pytest_plugin"]
+
+# Factories for tests that run the same program on both loops and compare.
+LOOPS = {
+    "fastloop": fastloop.new_event_loop,
+    "asyncio": asyncio.SelectorEventLoop,
+}
+
+
+@pytest.fixture(params=sorted(LOOPS))
+def any_loop(request):
+    """A fresh loop of each kind, closed after the test."""
+    loop = LOOPS[request.param]()
+    yield loop
+    if not loop.is_closed():
+        loop.close()
+
+
+@pytest.fixture
+def loop():
+    """A fresh fastloop loop, closed after the test."""
+    loop = fastloop.new_event_loop()
+    yield loop
+    if not loop.is_closed():
+        loop.close()
