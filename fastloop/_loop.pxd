@@ -37,6 +37,8 @@ cdef class LoopCore:
     cdef int run_debug(self, object handle) except -1
     cdef int wakeup(self) noexcept
     cdef int check_closed(self) except -1
+    cdef object call_at_checked(self, double when, object callback, tuple args,
+                                object context)
     cdef object schedule_at(self, double when, object callback, tuple args, object context)
     cdef int fd_of(self, object fileobj) except -2
     cdef int fd_slots(self, int fd) except -1

@@ -40,11 +40,15 @@ from fastloop import _compat
 
 cdef extern from "_sys.h" nogil:
     int FL_HAVE_MONOTONIC
+    int FL_DEBUG_BUILD
     double fl_monotonic()
     int fl_wakeup_open(int* rfd, int* wfd)
     int fl_wakeup_write(int wfd)
     void fl_wakeup_drain(int rfd)
     int close(int fd)
+
+#: True in a FASTLOOP_DEBUG=1 build (C asserts, bounds checks).
+DEBUG_BUILD = bool(FL_DEBUG_BUILD)
 
 cdef double MAXIMUM_SELECT_TIMEOUT = _compat.MAXIMUM_SELECT_TIMEOUT
 cdef bint CHECKS_NONE_DELAY = _compat.CHECKS_NONE_DELAY
@@ -139,7 +143,7 @@ cdef class LoopCore:
             # Whatever ``time() + delay`` does in Python (Fraction, numpy
             # scalars, or the stdlib's TypeError for nonsense).
             when = self.now() + delay
-        return self._call_at_checked(when, callback, args, context, 'call_later')
+        return self.call_at_checked(when, callback, args, context)
 
     def call_at(self, when, callback, *args, context=None):
         """Arrange for a callback to be called at the absolute time ``when``."""
@@ -147,9 +151,10 @@ cdef class LoopCore:
             if CHECKS_NONE_DELAY:
                 raise TypeError('when cannot be None')
             raise AssertionError()
-        return self._call_at_checked(_as_deadline(when), callback, args, context, 'call_at')
+        return self.call_at_checked(_as_deadline(when), callback, args, context)
 
-    def _call_at_checked(self, double when, callback, tuple args, context, method):
+    cdef object call_at_checked(self, double when, object callback, tuple args,
+                                object context):
         self.check_closed()
         if self.debug:
             self._check_thread()

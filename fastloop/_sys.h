@@ -37,6 +37,13 @@ static inline int epoll_wait(int e, struct epoll_event *ev, int n, int t)
 { (void)e; (void)ev; (void)n; (void)t; errno = ENOSYS; return -1; }
 #endif
 
+/* Set by setup.py for FASTLOOP_DEBUG=1 builds; reported by `python -m fastloop info`. */
+#ifdef FASTLOOP_DEBUG
+#define FL_DEBUG_BUILD 1
+#else
+#define FL_DEBUG_BUILD 0
+#endif
+
 /* time.monotonic() on Linux is CLOCK_MONOTONIC; using the same clock keeps
  * loop.time() comparable with it. Elsewhere the loop calls time.monotonic(). */
 #if defined(__linux__) || defined(__FreeBSD__)

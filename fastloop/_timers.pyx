@@ -158,6 +158,13 @@ cdef class TimerHeap:
     cdef int push(self, TimerHandle h) except -1:
         cdef TimerEntry* grown
         cdef Py_ssize_t cap
+        if self.size == self.capacity and self.size > 100 and self.cancelled * 2 > self.size:
+            # Mostly cancelled timers: reclaim their slots instead of growing,
+            # so a callback that schedules and cancels millions of timers
+            # without yielding to the loop still runs in bounded memory.
+            # Only cancelled entries go; the order of the live ones is fixed
+            # by (deadline, sequence), so nothing observable changes.
+            self.compact()
         if self.size == self.capacity:
             cap = self.capacity * 2 if self.capacity else 64
             grown = <TimerEntry*>PyMem_Realloc(self.entries, cap * sizeof(TimerEntry))
