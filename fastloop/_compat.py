@@ -13,7 +13,6 @@ import asyncio
 import inspect
 import sys
 from asyncio import base_events, coroutines, events, format_helpers, tasks, unix_events
-from asyncio.log import logger
 
 PY_VERSION = sys.version_info[:2]
 
@@ -54,6 +53,40 @@ CHECKS_NONE_DELAY = PY_VERSION >= (3, 11)
 #: raises ValueError. 3.10-3.12 clamp it with ``max(0, ...)`` and run the timer.
 NAN_TIMEOUT_RAISES = PY_VERSION >= (3, 13)
 
+
+
+class _SetupFailed(Exception):
+    pass
+
+
+class _RunForeverProbe:
+    cleaned_up = False
+
+    def _check_closed(self):
+        raise _SetupFailed
+
+    def _run_forever_setup(self):
+        raise _SetupFailed
+
+    def _run_forever_cleanup(self):
+        self.cleaned_up = True
+
+
+def _cleans_up_after_failed_setup():
+    probe = _RunForeverProbe()
+    try:
+        base_events.BaseEventLoop.run_forever(probe)
+    except _SetupFailed:
+        pass
+    return probe.cleaned_up
+
+
+#: 3.13.0 runs ``_run_forever_setup()`` inside run_forever's try/finally, so a
+#: refused run_forever() ("already running") still runs the cleanup, which
+#: resets the running loop and ``_thread_id``. Earlier versions check first.
+#: Probed on the stdlib's own method rather than guessed from the version.
+RUN_FOREVER_CLEANS_UP_FAILED_SETUP = _cleans_up_after_failed_setup()
+
 _FORMAT_TAKES_DEBUG = (
     "debug" in inspect.signature(format_helpers._format_callback_source).parameters
 )
@@ -80,7 +113,9 @@ def format_handle(handle):
 
 
 def warn_slow_callback(handle, seconds):
-    logger.warning("Executing %s took %.3f seconds", format_handle(handle), seconds)
+    # Looked up at call time, as the stdlib's _run_once does, so code that
+    # patches asyncio.base_events.logger sees fastloop's warnings too.
+    base_events.logger.warning("Executing %s took %.3f seconds", format_handle(handle), seconds)
 
 
 def init_loop_attributes(loop):

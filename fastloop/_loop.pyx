@@ -23,6 +23,7 @@ in the same order, so callbacks run in the same order:
 cimport cython
 from cpython.exc cimport PyErr_SetFromErrno
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from libc.limits cimport INT_MAX
 from libc.math cimport isnan
 
 from fastloop._handles cimport Handle, new_handle
@@ -53,6 +54,7 @@ DEBUG_BUILD = bool(FL_DEBUG_BUILD)
 cdef double MAXIMUM_SELECT_TIMEOUT = _compat.MAXIMUM_SELECT_TIMEOUT
 cdef bint CHECKS_NONE_DELAY = _compat.CHECKS_NONE_DELAY
 cdef bint NAN_TIMEOUT_RAISES = _compat.NAN_TIMEOUT_RAISES
+cdef bint CLEANS_UP_FAILED_SETUP = _compat.RUN_FOREVER_CLEANS_UP_FAILED_SETUP
 cdef object _monotonic = _time.monotonic
 cdef object _get_ident = threading.get_ident
 cdef object _get_asyncgen_hooks = sys.get_asyncgen_hooks
@@ -150,8 +152,18 @@ cdef class LoopCore:
         if when is None:
             if CHECKS_NONE_DELAY:
                 raise TypeError('when cannot be None')
+            # 3.10 runs call_at's checks first, then TimerHandle asserts.
+            self.check_closed()
+            if self.debug:
+                self._check_thread()
+                self._check_callback(callback, 'call_at')
             raise AssertionError()
-        return self.call_at_checked(_as_deadline(when), callback, args, context)
+        # The stdlib checks for a closed loop before it ever looks at ``when``.
+        self.check_closed()
+        timer = self.call_at_checked(_as_deadline(when), callback, args, context)
+        if type(when) is not float:
+            (<TimerHandle>timer).when_obj = when
+        return timer
 
     cdef object call_at_checked(self, double when, object callback, tuple args,
                                 object context):
@@ -193,8 +205,11 @@ cdef class LoopCore:
 
     def run_forever(self):
         """Run until stop() is called."""
-        self._run_forever_setup()
+        if not CLEANS_UP_FAILED_SETUP:
+            self._run_forever_setup()
         try:
+            if CLEANS_UP_FAILED_SETUP:
+                self._run_forever_setup()
             while True:
                 self.run_once()
                 if self.stopping:
@@ -315,6 +330,11 @@ cdef class LoopCore:
         cdef Py_ssize_t _, ntodo = ready.count
         cdef object handle
         for _ in range(ntodo):
+            if ready.count == 0:
+                # A callback emptied the queue (close() from a callback, which
+                # 3.13.0 allows after a refused nested run_forever()). Never pop
+                # an empty ring; the stdlib's deque.popleft() raises this.
+                raise IndexError('pop from an empty deque')
             handle = ready.pop()
             if isinstance(handle, Handle):
                 if (<Handle>handle)._cancelled:
@@ -402,6 +422,9 @@ cdef class LoopCore:
             if fd is None:
                 raise ValueError(f'Invalid file object: {fileobj!r}') from None
             raise ValueError(f'Invalid file descriptor: {fd}')
+        if fd > INT_MAX:
+            # What epoll.register() says; lookups treat it as not registered.
+            raise OverflowError('Python int too large to convert to C int')
         return fd
 
     cdef int fd_slots(self, int fd) except -1:
@@ -421,13 +444,24 @@ cdef class LoopCore:
         cdef list slots = self.fd_readers if flag == FL_READ else self.fd_writers
         self.check_closed()
         fd = self.fd_of(fileobj)
-        self.fd_slots(fd)
         handle = new_handle(callback, args, self, None, self.debug)
-        previous = slots[fd]
-        old_mask = _mask_of(self.fd_readers[fd], self.fd_writers[fd])
+        if fd < PyList_GET_SIZE(slots):
+            previous = slots[fd]
+            old_mask = _mask_of(self.fd_readers[fd], self.fd_writers[fd])
+        else:
+            previous = None
+            old_mask = 0
         # Re-arm even when the mask is unchanged: if the fd was closed and
         # its number reused, this registers the new file with the kernel.
-        self.poller.control(fd, old_mask, old_mask | flag, True)
+        try:
+            self.poller.control(fd, old_mask, old_mask | flag, True)
+        except OSError:
+            self.fd_forget(fd, old_mask)
+            raise
+        # Size the tables only for an fd the kernel accepted: an arbitrary int
+        # (add_reader(2**31 - 1)) must fail like the stdlib's, with EBADF,
+        # not allocate (or, unchecked, index) a table that large.
+        self.fd_slots(fd)
         if old_mask == 0:
             self.fd_objects[fd] = fileobj
         slots[fd] = handle
@@ -440,14 +474,21 @@ cdef class LoopCore:
         cdef list slots = self.fd_readers if flag == FL_READ else self.fd_writers
         if self.closed:
             return False
-        fd = self.fd_of(fileobj)
+        try:
+            fd = self.fd_of(fileobj)
+        except OverflowError:
+            return False    # never registered: the selector's lookup misses
         if fd >= PyList_GET_SIZE(slots):
             return False
         old_mask = _mask_of(self.fd_readers[fd], self.fd_writers[fd])
         if old_mask == 0:
             return False
         new_mask = old_mask & ~flag
-        self.poller.control(fd, old_mask, new_mask, False)
+        try:
+            self.poller.control(fd, old_mask, new_mask, False)
+        except OSError:
+            self.fd_forget(fd, old_mask)
+            raise
         if new_mask == 0:
             self.fd_objects[fd] = None
         handle = slots[fd]
@@ -458,12 +499,26 @@ cdef class LoopCore:
             (<Handle>handle)._cancel_native(self.debug)
         return True
 
+    cdef int fd_forget(self, int fd, int old_mask) except -1:
+        # Like selectors, whose failed modify() unregisters the key: the fd
+        # is forgotten, and its handles are left as they are (not cancelled).
+        if old_mask == 0:
+            return 0
+        self.poller.control(fd, old_mask, 0, False)
+        self.fd_readers[fd] = None
+        self.fd_writers[fd] = None
+        self.fd_objects[fd] = None
+        return 0
+
     def _fd_key(self, fileobj):
         """A selectors.SelectorKey for ``fileobj``, or None (for loop._selector)."""
         cdef int fd
         if self.closed:
             return None
-        fd = self.fd_of(fileobj)
+        try:
+            fd = self.fd_of(fileobj)
+        except OverflowError:
+            return None
         if fd >= PyList_GET_SIZE(self.fd_readers):
             return None
         reader = self.fd_readers[fd]
@@ -597,8 +652,12 @@ cdef class LoopCore:
 
 cdef double _as_deadline(object when) except? -1.0:
     # A non-number deadline fails when the stdlib's heap first compares it;
-    # here it fails at once, with the same exception type.
+    # here it fails at once, with the same exception type. float() alone
+    # would accept strings ('1'), which the heap's comparison rejects.
+    if type(when) is float:
+        return when
     try:
+        when < 0.0
         return float(when)
     except (TypeError, ValueError):
         raise TypeError(

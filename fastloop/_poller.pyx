@@ -154,6 +154,11 @@ cdef class EpollPoller(Poller):
             # new file; see docs/design.md.)
             rc = epoll_ctl(self.epfd, EPOLL_CTL_ADD, fd, &ev)
         if rc < 0:
+            if old_mask == new_mask:
+                # A re-arm only: the stdlib's selector makes no syscall when
+                # the mask is unchanged, so it cannot fail (e.g. with EBADF
+                # for an fd closed while registered). Neither may we.
+                return 0
             PyErr_SetFromErrno(OSError)
         return 0
 
@@ -215,8 +220,11 @@ cdef class SelectorPoller(Poller):
     cdef int control(self, int fd, int old_mask, int new_mask, bint rearm) except -1:
         if new_mask == 0:
             if old_mask:
-                self.selector.unregister(fd)
                 self.registered -= 1
+                try:
+                    self.selector.unregister(fd)
+                except KeyError:
+                    pass    # a failed modify() already unregistered it
         elif old_mask == 0:
             self.selector.register(fd, new_mask)
             self.registered += 1

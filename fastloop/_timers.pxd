@@ -11,6 +11,7 @@ cdef struct TimerEntry:
 
 cdef class TimerHandle(Handle):
     cdef double when_
+    cdef object when_obj        # call_at's ``when`` when not a float (int, ...)
     cdef readonly bint _scheduled
     cdef TimerHeap heap         # set while the handle sits in a heap
 

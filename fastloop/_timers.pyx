@@ -32,19 +32,24 @@ cdef class TimerHandle(Handle):
             raise TypeError('when cannot be None')
         Handle.__init__(self, callback, args, loop, context)
         self.when_ = when
+        if type(when) is not float:
+            self.when_obj = when
         self._scheduled = False
 
     @property
     def _when(self):
-        return self.when_
+        return self.when()
 
     def when(self):
         """Return a scheduled callback time (same clock as loop.time())."""
+        # As given: the stdlib keeps call_at(5)'s int, and its repr says when=5.
+        if self.when_obj is not None:
+            return self.when_obj
         return self.when_
 
     def _repr_info(self):
         info = Handle._repr_info(self)
-        info.insert(2 if self._cancelled else 1, f'when={self.when_}')
+        info.insert(2 if self._cancelled else 1, f'when={self.when()}')
         return info
 
     def __hash__(self):
