@@ -2,10 +2,12 @@
 
 `FASTLOOP_DEBUG=1` builds a development variant: C asserts on, Cython bounds and
 wraparound checks on, no optimisation. Release builds (the default, and wheels)
-are -O2 without asserts.
+are -O2 without asserts, and carry no debug info (-g0; stripped on Linux) to
+keep the wheels small.
 """
 
 import os
+import sys
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -17,9 +19,12 @@ MODULES = ["_handles", "_queue", "_timers", "_poller", "_loop"]
 if DEBUG:
     cflags = ["-O0", "-g", "-UNDEBUG"]
     macros = [("FASTLOOP_DEBUG", "1")]
+    ldflags = []
 else:
-    cflags = ["-O2", "-DNDEBUG"]
+    # Python's own CFLAGS carry -g; -g0 after them drops the debug info.
+    cflags = ["-O2", "-DNDEBUG", "-g0"]
     macros = []
+    ldflags = ["-Wl,--strip-all"] if sys.platform.startswith("linux") else []
 
 extensions = [
     Extension(
@@ -28,6 +33,7 @@ extensions = [
         include_dirs=["fastloop"],
         extra_compile_args=cflags,
         define_macros=macros,
+        extra_link_args=ldflags,
     )
     for name in MODULES
 ]
@@ -35,6 +41,10 @@ extensions = [
 setup(
     ext_modules=cythonize(
         extensions,
+        # Generated C per variant: cythonize only regenerates a .c older than
+        # its .pyx, so a shared location would let a debug build silently
+        # reuse release C (no bounds checks), or the other way round.
+        build_dir=os.path.join("build", "cython", "debug" if DEBUG else "release"),
         compiler_directives={
             "language_level": 3,
             "boundscheck": DEBUG,
