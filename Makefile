@@ -39,3 +39,53 @@ test: build lint pytest
 
 clean:
 	rm -rf build $(VENV) fastloop/*.so fastloop/*.c
+
+# Release wheels: `make wheels` builds the sdist and one wheel per pyenv Python
+# (WHEEL_PYTHONS) into wheelhouse/, the Linux ones repaired to manylinux_*;
+# `make test-wheels` installs each into a fresh venv with no compiler reachable
+# and runs tests/ against site-packages. The tooling lives in its own venv.
+WHEELS_VENV ?= .venv-wheels
+WHEEL_PYTHONS ?= 3.10 3.11 3.12 3.13
+WHEEL_PYTEST_ARGS ?= tests
+
+$(WHEELS_VENV)/.installed: requirements-wheels.txt
+	$(PYTHON) -m venv $(WHEELS_VENV)
+	$(WHEELS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(WHEELS_VENV)/bin/python -m pip install --quiet -r requirements-wheels.txt
+	touch $@
+
+.PHONY: wheels test-wheels
+wheels: $(WHEELS_VENV)/.installed
+	WHEELS_VENV=$(WHEELS_VENV) WHEEL_PYTHONS="$(WHEEL_PYTHONS)" tools/wheels.sh build
+
+test-wheels: $(WHEELS_VENV)/.installed
+	WHEELS_VENV=$(WHEELS_VENV) WHEEL_PYTHONS="$(WHEEL_PYTHONS)" \
+		WHEEL_PYTEST_ARGS="$(WHEEL_PYTEST_ARGS)" tools/wheels.sh test
+
+# CPython's own test.test_asyncio on fastloop and on the stdlib loop, for every
+# pyenv Python; writes docs/conformance.md. (make test runs it for the default
+# Python through tests/test_conformance.py.)
+CONFORMANCE_PYTHONS ?= 3.10 3.11 3.12 3.13
+.PHONY: conformance
+conformance: build
+	@mkdir -p build/conformance; rc=0; \
+	for v in $(CONFORMANCE_PYTHONS); do \
+	  py=$$(pyenv prefix $$v)/bin/python || exit 1; \
+	  $(MAKE) --no-print-directory PYTHON=$$py VENV=.venv$$(echo $$v | tr -d .) build || exit 1; \
+	  $(PY) tests/conformance/run.py --python $$py --loop both --json build/conformance/$$v.json || rc=1; \
+	done; \
+	$(PY) tests/conformance/run.py --render build/conformance/*.json --markdown docs/conformance.md; exit $$rc
+
+# Benchmarks (opt-in): fastloop side by side with asyncio, uvloop and rloop,
+# installed into their own venv so .venv stays free of other loops.
+BENCH_VENV ?= .venv-bench
+$(BENCH_VENV)/.installed: requirements-bench.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -r requirements-bench.txt
+	touch $@
+
+.PHONY: bench
+bench: build $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python -c "import site, sys; open(site.getsitepackages()[0] + '/fastloop-dev.pth', 'w').write(sys.argv[1] + '\n')" "$(CURDIR)"
+	$(BENCH_VENV)/bin/python bench/micro.py --rounds 5 --json bench/results/micro-$$(date +%Y%m%d)-py$$($(BENCH_VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])').json
