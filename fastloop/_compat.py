@@ -12,7 +12,16 @@ release breaks one test instead of some callback at run time.
 import asyncio
 import inspect
 import sys
-from asyncio import base_events, coroutines, events, format_helpers, tasks, unix_events
+from asyncio import (
+    base_events,
+    constants,
+    coroutines,
+    events,
+    format_helpers,
+    selector_events,
+    tasks,
+    unix_events,
+)
 
 PY_VERSION = sys.version_info[:2]
 
@@ -86,6 +95,15 @@ def _cleans_up_after_failed_setup():
 #: resets the running loop and ``_thread_id``. Earlier versions check first.
 #: Probed on the stdlib's own method rather than guessed from the version.
 RUN_FOREVER_CLEANS_UP_FAILED_SETUP = _cleans_up_after_failed_setup()
+
+#: 3.12+ queue transport writes as a deque of buffers (flushed with sendmsg);
+#: 3.10/3.11 keep one bytearray.
+TRANSPORT_BUFFER_IS_DEQUE = PY_VERSION >= (3, 12)
+LOG_THRESHOLD_FOR_CONNLOST_WRITES = constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES
+#: The logger the stdlib transports warn through.
+transport_logger = selector_events.logger
+#: The stdlib's socket transport; fastloop's subclasses it (see transport.py).
+SelectorSocketTransport = selector_events._SelectorSocketTransport
 
 _FORMAT_TAKES_DEBUG = (
     "debug" in inspect.signature(format_helpers._format_callback_source).parameters

@@ -6,6 +6,7 @@ import weakref
 
 from fastloop import _compat
 from fastloop._loop import LoopCore
+from fastloop.transport import SocketTransport, native_capable
 
 
 class _SelectorMap(collections.abc.Mapping):
@@ -65,6 +66,14 @@ class Loop(LoopCore, asyncio.SelectorEventLoop):
         # The stdlib's self-pipe stays: signal.set_wakeup_fd() writes signal
         # numbers into it and _read_from_self() dispatches them.
         self._make_self_pipe()
+
+    def _make_socket_transport(self, sock, protocol, waiter=None, *, extra=None, server=None):
+        if not native_capable(sock):
+            return super()._make_socket_transport(
+                sock, protocol, waiter, extra=extra, server=server
+            )
+        self._ensure_fd_no_transport(sock)
+        return SocketTransport(self, sock, protocol, waiter, extra, server)
 
     def close(self):
         super().close()

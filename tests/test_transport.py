@@ -1,0 +1,274 @@
+"""The native stream transport against the stdlib's, side by side.
+
+Each scenario runs on fastloop and on the stdlib loop with the same protocol
+code; the observable results (bytes, callback kinds and order, exception
+types, exception-handler messages) must match.
+"""
+
+import asyncio
+import inspect
+import socket
+
+import pytest
+from conftest import LOOPS
+
+import fastloop
+from fastloop.transport import SocketTransport
+
+
+def run_on(loop_name, coro_fn):
+    loop = LOOPS[loop_name]()
+    errors = []
+    loop.set_exception_handler(lambda _loop, ctx: errors.append(ctx))
+    try:
+        return loop.run_until_complete(asyncio.wait_for(coro_fn(loop), 30)), errors
+    finally:
+        loop.close()
+
+
+class Recorder(asyncio.Protocol):
+    """Records the callback kinds a transport delivers, and echoes if asked."""
+
+    def __init__(self, echo=False):
+        self.events = []
+        self.data = bytearray()
+        self.echo = echo
+        self.transport = None
+        self.lost = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self.events.append("made")
+
+    def data_received(self, data):
+        if not self.events or self.events[-1] != "data":
+            self.events.append("data")
+        self.data += data
+        if self.echo:
+            self.transport.write(data)
+
+    def eof_received(self):
+        self.events.append("eof")
+
+    def pause_writing(self):
+        self.events.append("pause")
+
+    def resume_writing(self):
+        self.events.append("resume")
+
+    def connection_lost(self, exc):
+        self.events.append(f"lost:{type(exc).__name__}")
+        self.lost.set_result(None)
+
+
+async def start_pair(loop, server_proto):
+    server = await loop.create_server(lambda: server_proto, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client_proto = Recorder()
+    await loop.create_connection(lambda: client_proto, "127.0.0.1", port)
+    while server_proto.transport is None:
+        await asyncio.sleep(0)
+    return server, client_proto
+
+
+def test_fastloop_uses_the_native_transport():
+    async def main(loop):
+        proto = Recorder()
+        server, client = await start_pair(loop, proto)
+        transport = proto.transport
+        client.transport.close()
+        await proto.lost
+        server.close()
+        return transport
+
+    transport, _ = run_on("fastloop", main)
+    assert type(transport) is SocketTransport
+    assert isinstance(transport, asyncio.Transport)
+    for name in ("write", "_read_ready", "_read_ready__data_received", "_read_ready__get_buffer"):
+        assert not inspect.isfunction(inspect.getattr_static(SocketTransport, name)), name
+
+
+@pytest.mark.parametrize("size", [1, 1024, 1 << 20])
+def test_echo_exchange_matches(size):
+    payload = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+
+    async def main(loop):
+        proto = Recorder(echo=True)
+        server, client = await start_pair(loop, proto)
+        client.transport.write(payload)
+        while len(client.data) < size:
+            await asyncio.sleep(0.001)
+        client.transport.write_eof()
+        while "eof" not in proto.events:
+            await asyncio.sleep(0.001)
+        proto.transport.close()
+        await client.lost
+        await proto.lost
+        server.close()
+        await server.wait_closed()
+        return bytes(client.data), proto.events, client.events
+
+    results = {name: run_on(name, main) for name in LOOPS}
+    for name, ((data, _, _), errors) in results.items():
+        assert data == payload, name
+        assert errors == [], name
+    assert results["fastloop"][0][1:] == results["asyncio"][0][1:]
+
+
+def test_flow_control_with_small_send_buffer_matches():
+    # 4 MiB into a socket whose send buffer is tiny, while the peer does not
+    # read: the transport must queue, call pause_writing once, and
+    # resume_writing once the reader drains it; every byte arrives.
+    total = 4 << 20
+
+    async def main(loop):
+        proto = Recorder()
+        server, client = await start_pair(loop, proto)
+        sock = proto.transport.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        client.transport.pause_reading()
+        chunk = b"x" * 65536
+        for _ in range(total // len(chunk)):
+            proto.transport.write(chunk)
+        queued = proto.transport.get_write_buffer_size()
+        await asyncio.sleep(0.05)
+        client.transport.resume_reading()
+        while len(client.data) < total:
+            await asyncio.sleep(0.001)
+        proto.transport.close()
+        await client.lost
+        server.close()
+        return queued > 0, proto.events, client.events[:2], len(client.data)
+
+    results = {name: run_on(name, main) for name in LOOPS}
+    for name, ((queued, events, _, received), errors) in results.items():
+        assert queued, name
+        assert received == total, name
+        assert errors == [], name
+        assert events[:3] == ["made", "pause", "resume"], (name, events)
+    assert results["fastloop"][0] == results["asyncio"][0]
+
+
+def test_peer_reset_while_writing_matches():
+    async def main(loop):
+        proto = Recorder()
+        server, client = await start_pair(loop, proto)
+        raw = client.transport.get_extra_info("socket")
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        client.transport.abort()   # RST
+        await client.lost
+        for _ in range(200):
+            if proto.lost.done():
+                break
+            proto.transport.write(b"y" * 65536)
+            await asyncio.sleep(0.005)
+        await proto.lost
+        server.close()
+        return proto.events[-1], proto.events.count("made")
+
+    results = {name: run_on(name, main) for name in LOOPS}
+    for name, ((last, made), errors) in results.items():
+        assert last in ("lost:ConnectionResetError", "lost:BrokenPipeError"), (name, last)
+        assert made == 1
+        assert errors == [], (name, errors)
+
+
+class BufferedRecorder(asyncio.BufferedProtocol):
+    def __init__(self, buffer_size):
+        self.buffer = bytearray(buffer_size)
+        self.data = bytearray()
+        self.transport = None
+        self.lost = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def get_buffer(self, sizehint):
+        return self.buffer
+
+    def buffer_updated(self, nbytes):
+        self.data += self.buffer[:nbytes]
+
+    def eof_received(self):
+        return False
+
+    def connection_lost(self, exc):
+        self.lost.set_result(exc)
+
+
+@pytest.mark.parametrize("buffer_size", [1, 7, 65536])
+def test_buffered_protocol_matches(buffer_size):
+    payload = bytes(range(256)) * 300
+
+    async def main(loop):
+        proto = BufferedRecorder(buffer_size)
+        server, client = await start_pair(loop, proto)
+        client.transport.write(payload)
+        client.transport.write_eof()
+        exc = await proto.lost
+        client.transport.close()
+        server.close()
+        return bytes(proto.data), exc
+
+    results = {name: run_on(name, main) for name in LOOPS}
+    for name, ((data, exc), errors) in results.items():
+        assert data == payload, name
+        assert exc is None
+        assert errors == []
+
+
+def test_empty_get_buffer_is_a_fatal_error_like_the_stdlib():
+    class Empty(BufferedRecorder):
+        def get_buffer(self, sizehint):
+            return bytearray()
+
+    async def main(loop):
+        proto = Empty(0)
+        server, client = await start_pair(loop, proto)
+        client.transport.write(b"hello")
+        exc = await proto.lost
+        client.transport.close()
+        server.close()
+        return type(exc).__name__
+
+    results = {name: run_on(name, main) for name in LOOPS}
+    for name, (exc_name, errors) in results.items():
+        assert exc_name == "RuntimeError", name
+        assert [e["message"] for e in errors] == [
+            "Fatal error: protocol.get_buffer() call failed."
+        ], name
+
+
+@pytest.mark.parametrize(
+    "action",
+    ["write_str", "write_after_eof", "write_int"],
+)
+def test_write_errors_match(action):
+    async def main(loop):
+        proto = Recorder()
+        server, client = await start_pair(loop, proto)
+        t = proto.transport
+        try:
+            if action == "write_str":
+                t.write("text")
+            elif action == "write_int":
+                t.write(42)
+            else:
+                t.write_eof()
+                t.write(b"late")
+        except Exception as exc:  # noqa: BLE001  (the comparison is the test)
+            outcome = (type(exc).__name__, str(exc))
+        else:
+            outcome = None
+        t.close()
+        client.transport.close()
+        server.close()
+        return outcome
+
+    results = {name: run_on(name, main)[0] for name in LOOPS}
+    assert results["fastloop"] is not None
+    assert results["fastloop"] == results["asyncio"]
+
+
+def test_fastloop_module_exports_transport_type():
+    assert fastloop.transport.SocketTransport is SocketTransport
