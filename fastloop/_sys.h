@@ -13,6 +13,13 @@
 #include <time.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <sys/socket.h>
+
+/* Python ignores SIGPIPE, so this only matters when embedded; macOS lacks the
+ * flag (it uses SO_NOSIGPIPE) and Python's own send() passes no flag either. */
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0
+#endif
 
 #ifdef __linux__
 #include <sys/epoll.h>

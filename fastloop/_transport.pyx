@@ -19,7 +19,7 @@ from libc.string cimport strerror
 
 from fastloop import _compat
 
-cdef extern from "sys/socket.h" nogil:
+cdef extern from "_sys.h" nogil:
     ssize_t recv(int fd, void* buf, size_t n, int flags)
     ssize_t send(int fd, const void* buf, size_t n, int flags)
     int MSG_NOSIGNAL
