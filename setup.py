@@ -26,6 +26,10 @@ else:
     macros = []
     ldflags = ["-Wl,--strip-all"] if sys.platform.startswith("linux") else []
 
+if os.environ.get("FASTLOOP_NO_METRICS", "") not in ("", "0"):
+    # Only for bench/metrics_overhead.py, which measures what the metrics cost.
+    macros = [*macros, ("FL_METRICS", "0")]
+
 extensions = [
     Extension(
         f"fastloop.{name}",

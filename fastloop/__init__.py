@@ -14,6 +14,17 @@ from fastloop.loop import Loop
 from fastloop.policy import EventLoopPolicy, Policy, install, new_event_loop
 from fastloop.runner import run
 
+
+def metrics(loop):
+    """The loop's always-on counters (``loop.metrics()``), as a dict.
+
+    iterations, callbacks run, seconds waiting in the poller vs running
+    callbacks, the longest callback and its name, ready-queue length now and
+    at most, timers pending/cancelled/fired, timer lag (how late timers ran),
+    registered fds.
+    """
+    return loop.metrics()
+
 __all__ = [
     "EventLoopPolicy",
     "Handle",
@@ -22,6 +33,7 @@ __all__ = [
     "TimerHandle",
     "__version__",
     "install",
+    "metrics",
     "new_event_loop",
     "run",
 ]

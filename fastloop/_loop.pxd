@@ -1,3 +1,4 @@
+from fastloop._metrics cimport LoopMetrics
 from fastloop._poller cimport Poller
 from fastloop._queue cimport ReadyQueue
 from fastloop._timers cimport TimerHeap
@@ -30,11 +31,16 @@ cdef class LoopCore:
     cdef double slow_callback
     cdef object current_handle
 
+    cdef LoopMetrics m
+    cdef double coarse_tick
+    cdef object longest_name
+
     cdef double now(self) except? -1.0
     cdef int run_once(self) except -1
     cdef int dispatch_events(self, int n) except -1
     cdef int run_ready(self) except -1
     cdef int run_debug(self, object handle) except -1
+    cdef int note_callback(self, object handle) except -1
     cdef int wakeup(self) noexcept
     cdef int check_closed(self) except -1
     cdef object call_at_checked(self, double when, object callback, tuple args,

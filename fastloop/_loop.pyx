@@ -27,6 +27,7 @@ from libc.limits cimport INT_MAX
 from libc.math cimport isnan
 
 from fastloop._handles cimport Handle, new_handle
+from fastloop._metrics cimport FL_METRICS, fl_coarse_monotonic, fl_coarse_resolution
 from fastloop._poller cimport FL_READ, FL_WRITE, make_poller
 from fastloop._queue cimport ReadyQueue
 from fastloop._timers cimport TimerHandle, TimerHeap, new_timer
@@ -61,8 +62,13 @@ cdef object _get_asyncgen_hooks = sys.get_asyncgen_hooks
 cdef object _set_asyncgen_hooks = sys.set_asyncgen_hooks
 cdef object _set_running_loop = _compat.set_running_loop
 cdef object _warn_slow_callback = _compat.warn_slow_callback
+cdef object _format_handle = _compat.format_handle
 cdef object _SelectorKey = selectors.SelectorKey
 cdef object _deque = collections.deque
+
+
+cdef inline bint ready_count_above(ReadyQueue ready, Py_ssize_t value) noexcept:
+    return ready.count > value
 
 
 cdef inline int _mask_of(object reader, object writer) noexcept:
@@ -82,6 +88,8 @@ cdef class LoopCore:
         self.fd_objects = []
         self.clock_resolution = _time.get_clock_info('monotonic').resolution
         self.slow_callback = 0.1
+        self.coarse_tick = fl_coarse_resolution()
+        self.m.mark = fl_coarse_monotonic()
         self.poller = make_poller()
         if fl_wakeup_open(&self.wake_rfd, &self.wake_wfd) < 0:
             PyErr_SetFromErrno(OSError)
@@ -256,8 +264,10 @@ cdef class LoopCore:
 
     cdef int run_once(self) except -1:
         cdef TimerHeap timers = self.timers
-        cdef double timeout, end
+        cdef double timeout, end, mark
         cdef int n
+        if FL_METRICS:
+            self.m.iterations += 1
         # Phase 1: cancelled timers.
         if timers.size > 100 and timers.cancelled * 2 > timers.size:
             timers.compact()
@@ -284,6 +294,11 @@ cdef class LoopCore:
             n = self.poller.poll(timeout)
         finally:
             self.polling = False
+        if FL_METRICS and timeout != 0:
+            # Waiting time; a non-blocking poll counts with the callbacks.
+            mark = fl_coarse_monotonic()
+            self.m.poll_seconds += mark - self.m.mark
+            self.m.mark = mark
         if n:
             self.dispatch_events(n)
         # Phase 4: due timers join the queue behind the I/O callbacks.
@@ -291,7 +306,15 @@ cdef class LoopCore:
         while timers.size:
             if timers.entries[0].when >= end:
                 break
+            if FL_METRICS:
+                timeout = end - timers.entries[0].when      # how late it fires
+                self.m.timers_fired += 1
+                self.m.lag_total += timeout
+                if timeout > self.m.lag_max:
+                    self.m.lag_max = timeout
             self.ready.push(timers.pop())
+        if FL_METRICS and ready_count_above(self.ready, self.m.ready_max):
+            self.m.ready_max = self.ready.count
         # Phase 5: run what is ready now.
         return self.run_ready()
 
@@ -350,7 +373,44 @@ cdef class LoopCore:
                     self.run_debug(handle)
                 else:
                     handle._run()
+            if FL_METRICS:
+                self.note_callback(handle)
         return 0
+
+    cdef inline int note_callback(self, object handle) except -1:
+        cdef double mark = fl_coarse_monotonic()
+        cdef double took = mark - self.m.mark
+        self.m.mark = mark
+        self.m.callbacks += 1
+        self.m.callback_seconds += took
+        if took > self.m.longest_callback and took > 2 * self.coarse_tick:
+            # Rare (the maximum only grows): naming it may cost a repr.
+            self.m.longest_callback = took
+            self.longest_name = _format_handle(handle)
+        return 0
+
+    def metrics(self):
+        """Counters the loop keeps at all times (see fastloop.metrics)."""
+        fired = self.m.timers_fired
+        if not FL_METRICS:
+            raise RuntimeError('this fastloop build has metrics compiled out (FASTLOOP_NO_METRICS)')
+        return {
+            'iterations': self.m.iterations,
+            'callbacks': self.m.callbacks,
+            'poll_seconds': self.m.poll_seconds,
+            'callback_seconds': self.m.callback_seconds,
+            'longest_callback_seconds': self.m.longest_callback,
+            'longest_callback': self.longest_name,
+            'ready_now': self.ready.count,
+            'ready_max': self.m.ready_max,
+            'timers_pending': self.timers.size - self.timers.cancelled,
+            'timers_cancelled': self.timers.cancelled,
+            'timers_fired': fired,
+            'timer_lag_max_seconds': self.m.lag_max,
+            'timer_lag_mean_seconds': self.m.lag_total / fired if fired else 0.0,
+            'fds_registered': len(self._fd_registered()),
+            'clock_tick_seconds': self.coarse_tick,
+        }
 
     cdef int run_debug(self, object handle) except -1:
         cdef double t0, dt

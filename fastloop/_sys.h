@@ -66,6 +66,39 @@ static inline double fl_monotonic(void)
 static inline double fl_monotonic(void) { return 0.0; }
 #endif
 
+/* FL_METRICS=0 (setup.py: FASTLOOP_NO_METRICS=1) compiles the always-on loop
+ * metrics out; only bench/metrics_overhead.py builds that, to measure them. */
+#ifndef FL_METRICS
+#define FL_METRICS 1
+#endif
+
+/* A clock that costs a few ns to read (no syscall, no TSC scaling): what the
+ * always-on loop metrics time with. Linux: CLOCK_MONOTONIC_COARSE (one tick,
+ * typically 1-4 ms). Elsewhere: the ordinary monotonic clock. */
+#ifdef CLOCK_MONOTONIC_COARSE
+static inline double fl_coarse_monotonic(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+static inline double fl_coarse_resolution(void)
+{
+    struct timespec ts;
+    if (clock_getres(CLOCK_MONOTONIC_COARSE, &ts) < 0)
+        return 0.004;
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+#else
+static inline double fl_coarse_monotonic(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+static inline double fl_coarse_resolution(void) { return 1e-6; }
+#endif
+
 /* Wake-up channel: an eventfd on Linux (one fd, 8-byte counter), a pipe elsewhere. */
 static inline int fl_wakeup_open(int *rfd, int *wfd)
 {

@@ -1,0 +1,80 @@
+import asyncio
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+
+import fastloop
+
+EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+
+
+def test_counters_follow_the_work(loop):
+    before = fastloop.metrics(loop)
+    for _ in range(50):
+        loop.call_soon(lambda: None)
+    for i in range(5):
+        loop.call_later(0.001 * i, lambda: None)
+    cancelled = loop.call_later(60, lambda: None)
+    cancelled.cancel()
+    pending = loop.call_later(60, lambda: None)
+    loop.call_later(0.02, loop.stop)
+    loop.run_forever()
+    m = loop.metrics()
+    assert m["callbacks"] - before["callbacks"] == 50 + 5 + 1
+    assert m["iterations"] > before["iterations"]
+    assert m["ready_max"] >= 50
+    assert m["timers_fired"] == 6
+    assert m["timers_pending"] == 1 and m["timers_cancelled"] == 1
+    assert 0 <= m["timer_lag_mean_seconds"] <= m["timer_lag_max_seconds"] < 1
+    assert m["poll_seconds"] > 0
+    pending.cancel()
+
+
+def test_longest_callback_is_named(loop):
+    def slow_callback():
+        time.sleep(0.06)
+
+    loop.call_soon(slow_callback)
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    m = loop.metrics()
+    assert m["longest_callback_seconds"] >= 0.05
+    assert "slow_callback" in m["longest_callback"]
+    assert m["callback_seconds"] >= 0.05
+
+
+def test_registered_fds_are_counted(loop):
+    a, b = socket.socketpair()
+    with a, b:
+        base = loop.metrics()["fds_registered"]
+        loop.add_reader(a, lambda: None)
+        loop.add_writer(b, lambda: None)
+        assert loop.metrics()["fds_registered"] == base + 2
+        loop.remove_reader(a)
+        loop.remove_writer(b)
+        assert loop.metrics()["fds_registered"] == base
+
+
+def test_metrics_inside_a_running_program():
+    async def main():
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(0.01)
+        return fastloop.metrics(loop)
+
+    m = fastloop.run(main())
+    assert m["timers_fired"] >= 1 and m["callbacks"] >= 2
+
+
+def test_loop_top_example_prints_live_lines():
+    proc = subprocess.run(
+        [sys.executable, os.path.join(EXAMPLES, "loop_top.py"), "--port", "0",
+         "--interval", "0.3", "--duration", "1"],
+        capture_output=True, text=True, timeout=30, check=True,
+    )
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("listening on 127.0.0.1:")
+    assert len(lines) >= 3
+    assert all(re.match(r"iter/s +[\d,]+ +cb/s", line) for line in lines[1:])
