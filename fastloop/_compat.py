@@ -12,6 +12,7 @@ release breaks one test instead of some callback at run time.
 import asyncio
 import inspect
 import sys
+import weakref
 from asyncio import (
     base_events,
     constants,
@@ -20,6 +21,7 @@ from asyncio import (
     format_helpers,
     selector_events,
     tasks,
+    trsock,
     unix_events,
 )
 
@@ -35,13 +37,23 @@ REQUIRED_LOOP_METHODS = (
     "_asyncgen_firstiter_hook",
     "_asyncgen_finalizer_hook",
     "_ensure_fd_no_transport",
+    "_ensure_resolved",
     "_make_self_pipe",
     "_close_self_pipe",
     "_read_from_self",
     "_process_self_data",
     "_handle_signal",
     "_add_callback_signalsafe",
+    "_start_serving",
+    "_accept_connection2",
 )
+# Private attributes read directly (not through a method) by the native code:
+# ``loop._transports`` (fd -> transport; fastloop.Loop creates it, the stdlib's
+# transports fill it), a WeakValueDictionary whose ``data`` dict of weak
+# references fastloop._sockops reads to tell, without the stdlib's KeyError,
+# that no transport uses an fd (any hit is handed to _ensure_fd_no_transport).
+REQUIRED_LOOP_ATTRIBUTES = ("_transports",)
+REQUIRED_WEAKVALUEDICT_ATTRIBUTES = ("data",)
 REQUIRED_MODULE_NAMES = (
     (format_helpers, "_format_callback_source"),
     (format_helpers, "extract_stack"),
@@ -61,6 +73,9 @@ CHECKS_NONE_DELAY = PY_VERSION >= (3, 11)
 #: 3.13 stopped clamping a NaN timeout to 0 in ``_run_once``: the selector then
 #: raises ValueError. 3.10-3.12 clamp it with ``max(0, ...)`` and run the timer.
 NAN_TIMEOUT_RAISES = PY_VERSION >= (3, 13)
+#: sock_recvfrom, sock_recvfrom_into and sock_sendto are loop methods from 3.11
+#: on; fastloop.Loop has its native versions only where the stdlib has them.
+HAS_SOCK_DATAGRAM_OPS = hasattr(asyncio.AbstractEventLoop, "sock_recvfrom")
 
 
 
@@ -100,6 +115,8 @@ RUN_FOREVER_CLEANS_UP_FAILED_SETUP = _cleans_up_after_failed_setup()
 #: 3.10/3.11 keep one bytearray.
 TRANSPORT_BUFFER_IS_DEQUE = PY_VERSION >= (3, 12)
 LOG_THRESHOLD_FOR_CONNLOST_WRITES = constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES
+ACCEPT_RETRY_DELAY = constants.ACCEPT_RETRY_DELAY
+TransportSocket = trsock.TransportSocket
 #: The logger the stdlib transports warn through.
 transport_logger = selector_events.logger
 #: The stdlib's socket transport; fastloop's subclasses it (see transport.py).
@@ -113,6 +130,11 @@ extract_stack = format_helpers.extract_stack
 set_running_loop = events._set_running_loop
 get_running_loop = events._get_running_loop
 is_debug_mode = coroutines._is_debug_mode
+
+
+def ensure_resolved(loop, address, *, family, type, proto):
+    """The stdlib's ``sock_connect`` address resolution (``_ensure_resolved``)."""
+    return loop._ensure_resolved(address, family=family, type=type, proto=proto, loop=loop)
 
 
 def format_callback_source(callback, args, debug):
@@ -172,5 +194,10 @@ def missing_names():
     ]
     missing += [
         f"{mod.__name__}.{name}" for mod, name in REQUIRED_MODULE_NAMES if not hasattr(mod, name)
+    ]
+    missing += [
+        f"WeakValueDictionary().{name}"
+        for name in REQUIRED_WEAKVALUEDICT_ATTRIBUTES
+        if not hasattr(weakref.WeakValueDictionary(), name)
     ]
     return missing

@@ -500,8 +500,9 @@ cdef class LoopCore:
         return 0
 
     cdef object fd_add(self, object fileobj, int flag, object callback, tuple args):
-        cdef int fd, old_mask
+        cdef int fd, old_mask, rc
         cdef list slots = self.fd_readers if flag == FL_READ else self.fd_writers
+        cdef list others = self.fd_writers if flag == FL_READ else self.fd_readers
         self.check_closed()
         fd = self.fd_of(fileobj)
         handle = new_handle(callback, args, self, None, self.debug)
@@ -514,10 +515,19 @@ cdef class LoopCore:
         # Re-arm even when the mask is unchanged: if the fd was closed and
         # its number reused, this registers the new file with the kernel.
         try:
-            self.poller.control(fd, old_mask, old_mask | flag, True)
+            rc = self.poller.control(fd, old_mask, old_mask | flag, True)
         except OSError:
             self.fd_forget(fd, old_mask)
             raise
+        if rc == 1 and old_mask & ~flag:
+            # The other direction's handle was registered for the file that
+            # was closed under it; keeping it would run it for the new file.
+            self.poller.control(fd, old_mask | flag, flag, False)
+            stale = others[fd]
+            others[fd] = None
+            if not (<Handle>stale)._cancelled:
+                (<Handle>stale)._cancel_native(self.debug)
+            old_mask = 0        # a new registration: record the new file object
         # Size the tables only for an fd the kernel accepted: an arbitrary int
         # (add_reader(2**31 - 1)) must fail like the stdlib's, with EBADF,
         # not allocate (or, unchecked, index) a table that large.

@@ -122,6 +122,8 @@ cdef class EpollPoller(Poller):
         return 0
 
     cdef int control(self, int fd, int old_mask, int new_mask, bint rearm) except -1:
+        # 0: done; 1: the kernel had forgotten the fd and it was registered
+        # anew (the old interest belonged to a closed file).
         cdef epoll_event ev
         cdef int rc
         if old_mask == new_mask and not rearm:
@@ -151,8 +153,11 @@ cdef class EpollPoller(Poller):
             # The fd was closed while registered and its number reused: the
             # kernel dropped the old registration, so register the new file.
             # (The stdlib's selector keeps the stale key and never polls the
-            # new file; see docs/design.md.)
+            # new file; see docs/design.md.) Returning 1 tells the caller
+            # that whatever else it had registered on this fd is stale.
             rc = epoll_ctl(self.epfd, EPOLL_CTL_ADD, fd, &ev)
+            if rc == 0:
+                return 1
         if rc < 0:
             if old_mask == new_mask:
                 # A re-arm only: the stdlib's selector makes no syscall when

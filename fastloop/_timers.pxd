@@ -5,7 +5,6 @@ from fastloop._handles cimport Handle
 
 cdef struct TimerEntry:
     double when
-    unsigned long long seq      # scheduling order: breaks ties between equal deadlines
     PyObject* handle            # owned reference to a TimerHandle
 
 
@@ -20,7 +19,6 @@ cdef class TimerHeap:
     cdef TimerEntry* entries
     cdef Py_ssize_t size
     cdef Py_ssize_t capacity
-    cdef unsigned long long next_seq
     # Cancelled handles still in the heap; the loop compacts when they dominate.
     cdef public Py_ssize_t cancelled
     # Mirror of the owning loop's debug flag, so TimerHandle.cancel() needs no

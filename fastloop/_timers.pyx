@@ -1,8 +1,9 @@
 """Where timers are ordered: TimerHandle and the loop's binary heap.
 
-The heap is a C array of (deadline, sequence, handle) entries, so sifting
-compares doubles in contiguous memory and never touches a Python object.
-Ties on the deadline go to the earlier ``call_at``. Cancelling is O(1): the
+The heap is a C array of (deadline, handle) entries, so sifting compares
+doubles in contiguous memory and never touches a Python object; it runs
+heapq's algorithm with the stdlib's comparison, so timers come out in exactly
+the stdlib's order (ties and NaN deadlines included). Cancelling is O(1): the
 handle is flagged and counted, and stays in the heap until it reaches the top
 or until cancelled entries dominate, when the loop compacts the heap (the same
 rule as the stdlib's ``_run_once``, so memory stays bounded however many
@@ -107,15 +108,20 @@ cdef TimerHandle new_timer(double when, object callback, object args, object loo
     return h
 
 
+# The sifts are heapq's own algorithm (push: sift toward the root; pop: walk
+# the smaller child up to a leaf, then sift the moved item back up), with the
+# same comparison as asyncio.TimerHandle.__lt__ (deadline only). Fed the same
+# operations, the heap therefore keeps exactly the stdlib's order, including
+# for equal deadlines and NaN, whose order the stdlib's heap alone decides.
+
 cdef inline bint _before(TimerEntry* a, TimerEntry* b) noexcept nogil:
-    # NaN deadlines compare false both ways, as with the stdlib's heapq.
-    return a.when < b.when or (a.when == b.when and a.seq < b.seq)
+    return a.when < b.when
 
 
-cdef void _sift_up(TimerEntry* heap, Py_ssize_t pos) noexcept nogil:
+cdef void _sift_to_root(TimerEntry* heap, Py_ssize_t start, Py_ssize_t pos) noexcept nogil:
     cdef TimerEntry item = heap[pos]
     cdef Py_ssize_t parent
-    while pos > 0:
+    while pos > start:
         parent = (pos - 1) >> 1
         if not _before(&item, &heap[parent]):
             break
@@ -124,20 +130,18 @@ cdef void _sift_up(TimerEntry* heap, Py_ssize_t pos) noexcept nogil:
     heap[pos] = item
 
 
-cdef void _sift_down(TimerEntry* heap, Py_ssize_t size, Py_ssize_t pos) noexcept nogil:
+cdef void _sift_to_leaf(TimerEntry* heap, Py_ssize_t size, Py_ssize_t pos) noexcept nogil:
+    cdef Py_ssize_t start = pos
     cdef TimerEntry item = heap[pos]
-    cdef Py_ssize_t child
-    while True:
-        child = 2 * pos + 1
-        if child >= size:
-            break
-        if child + 1 < size and _before(&heap[child + 1], &heap[child]):
+    cdef Py_ssize_t child = 2 * pos + 1
+    while child < size:
+        if child + 1 < size and not _before(&heap[child], &heap[child + 1]):
             child += 1
-        if not _before(&heap[child], &item):
-            break
         heap[pos] = heap[child]
         pos = child
+        child = 2 * pos + 1
     heap[pos] = item
+    _sift_to_root(heap, start, pos)
 
 
 @cython.auto_pickle(False)
@@ -167,8 +171,9 @@ cdef class TimerHeap:
             # Mostly cancelled timers: reclaim their slots instead of growing,
             # so a callback that schedules and cancels millions of timers
             # without yielding to the loop still runs in bounded memory.
-            # Only cancelled entries go; the order of the live ones is fixed
-            # by (deadline, sequence), so nothing observable changes.
+            # Only cancelled entries go. (The stdlib would keep growing here;
+            # this is the one case where the heap's shape, and so the order of
+            # timers with equal deadlines, can differ from the stdlib's.)
             self.compact()
         if self.size == self.capacity:
             cap = self.capacity * 2 if self.capacity else 64
@@ -179,11 +184,9 @@ cdef class TimerHeap:
             self.capacity = cap
         Py_INCREF(h)
         self.entries[self.size].when = h.when_
-        self.entries[self.size].seq = self.next_seq
         self.entries[self.size].handle = <PyObject*>h
-        self.next_seq += 1
         self.size += 1
-        _sift_up(self.entries, self.size - 1)
+        _sift_to_root(self.entries, 0, self.size - 1)
         h._scheduled = True
         h.heap = self
         return 0
@@ -195,7 +198,7 @@ cdef class TimerHeap:
         self.size -= 1
         if self.size:
             self.entries[0] = self.entries[self.size]
-            _sift_down(self.entries, self.size, 0)
+            _sift_to_leaf(self.entries, self.size, 0)
         h._scheduled = False
         h.heap = None
         return h
@@ -225,7 +228,7 @@ cdef class TimerHeap:
         i = kept // 2
         while i > 0:
             i -= 1
-            _sift_down(self.entries, kept, i)
+            _sift_to_leaf(self.entries, kept, i)
         return 0
 
     cdef int clear(self) except -1:

@@ -2,11 +2,14 @@
 
 import asyncio
 import collections.abc
+import errno
 import weakref
 
 from fastloop import _compat
 from fastloop._loop import LoopCore
 from fastloop.transport import SocketTransport, native_capable
+
+_OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 
 class _SelectorMap(collections.abc.Mapping):
@@ -74,6 +77,43 @@ class Loop(LoopCore, asyncio.SelectorEventLoop):
             )
         self._ensure_fd_no_transport(sock)
         return SocketTransport(self, sock, protocol, waiter, extra, server)
+
+    def _accept_connection(self, protocol_factory, sock, sslcontext=None, server=None,
+                           backlog=100, *timeouts, **timeout_kwargs):
+        # The stdlib's accept loop, with one difference: when accept() runs out
+        # of fds (or memory) it reports once, pauses accepting for
+        # ACCEPT_RETRY_DELAY and stops. The stdlib keeps looping up to
+        # `backlog` times, each failure calling the exception handler and
+        # scheduling yet another retry, so an fd shortage floods the handler
+        # (tens of thousands of reports) and multiplies the retry timers.
+        for _ in range(backlog):
+            try:
+                conn, addr = sock.accept()
+                if self._debug:
+                    _compat.transport_logger.debug(
+                        "%r got a new connection from %r: %r", server, addr, conn
+                    )
+                conn.setblocking(False)
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return None
+            except OSError as exc:
+                if exc.errno not in _OUT_OF_RESOURCES:
+                    raise  # the loop's exception handling reports it
+                self.call_exception_handler({
+                    "message": "socket.accept() out of system resource",
+                    "exception": exc,
+                    "socket": _compat.TransportSocket(sock),
+                })
+                self._remove_reader(sock.fileno())
+                self.call_later(_compat.ACCEPT_RETRY_DELAY, self._start_serving,
+                                protocol_factory, sock, sslcontext, server, backlog,
+                                *timeouts, **timeout_kwargs)
+                return None
+            else:
+                self.create_task(self._accept_connection2(
+                    protocol_factory, conn, {"peername": addr}, sslcontext, server,
+                    *timeouts, **timeout_kwargs))
+        return None
 
     def close(self):
         super().close()
