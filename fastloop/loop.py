@@ -5,7 +5,7 @@ import collections.abc
 import errno
 import weakref
 
-from fastloop import _compat
+from fastloop import _compat, _sockops
 from fastloop._loop import LoopCore
 from fastloop.transport import SocketTransport, native_capable
 
@@ -61,6 +61,17 @@ class Loop(LoopCore, asyncio.SelectorEventLoop):
     (Cython); transports, servers, SSL, subprocesses, signals, DNS and
     executors are the stdlib's own, inherited from ``SelectorEventLoop``.
     """
+
+    # The low-level socket API: native, syscall first (fastloop/_sockops.pyx).
+    sock_recv = _sockops.sock_recv
+    sock_recv_into = _sockops.sock_recv_into
+    sock_sendall = _sockops.sock_sendall
+    sock_connect = _sockops.sock_connect
+    sock_accept = _sockops.sock_accept
+    if _sockops.HAS_DATAGRAM_OPS:
+        sock_recvfrom = _sockops.sock_recvfrom
+        sock_recvfrom_into = _sockops.sock_recvfrom_into
+        sock_sendto = _sockops.sock_sendto
 
     def __init__(self):
         _compat.init_loop_attributes(self)
