@@ -4,9 +4,10 @@ fastloop keeps the stdlib's non-hot machinery (transports for SSL/UDP/pipes,
 subprocesses, signals, DNS, executors) by inheriting from
 ``asyncio.SelectorEventLoop``. That machinery talks to its loop through private
 methods and attributes whose names and signatures drift between 3.10 and 3.14.
-This module names each one once, adapts to the running interpreter, and
-``tests/test_compat.py`` checks that every name still exists, so a new CPython
-release breaks one test instead of some callback at run time.
+This module names each one once and adapts to the running interpreter;
+``test_stdlib_private_names_exist`` in ``tests/test_api.py`` checks that every
+name still exists, so a new CPython release breaks one test instead of some
+callback at run time.
 """
 
 import asyncio
