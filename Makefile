@@ -89,3 +89,25 @@ $(BENCH_VENV)/.installed: requirements-bench.txt
 bench: build $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python -c "import site, sys; open(site.getsitepackages()[0] + '/fastloop-dev.pth', 'w').write(sys.argv[1] + '\n')" "$(CURDIR)"
 	$(BENCH_VENV)/bin/python bench/micro.py --rounds 5 --json bench/results/micro-$$(date +%Y%m%d)-py$$($(BENCH_VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])').json
+	$(BENCH_VENV)/bin/python bench/echo.py $(BENCH_ECHO_ARGS)
+	$(BENCH_VENV)/bin/python bench/report.py
+
+# Stress and fault scenarios (tests/stress/) at full size: fd exhaustion, peer
+# resets, 10,000 connections, memory flatness, fork, fd reuse, threads, bad
+# input. Each scenario runs in its own subprocess with a hard timeout, on
+# fastloop and on the stdlib loop; a per-scenario summary is printed at the end.
+# (`make test` runs the short versions through tests/test_stress_short.py.)
+.PHONY: stress
+stress: build
+	FASTLOOP_STRESS=full $(PY) -m pytest -q -p no:cacheprovider --timeout=3600 tests/stress
+
+# Echo benchmark alone (make bench runs it too, then bench/report.py):
+# fastloop, asyncio, uvloop, rloop and a C epoll server, pinned to CPUs 0/1,
+# driven by the C load generator in bench/loadgen.c (built into build/bench/).
+# BENCH_ECHO_ARGS passes options through, e.g. BENCH_ECHO_ARGS=--quick.
+BENCH_ECHO_ARGS ?=
+.PHONY: bench-echo
+bench-echo: build $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python -c "import site, sys; open(site.getsitepackages()[0] + '/fastloop-dev.pth', 'w').write(sys.argv[1] + '\n')" "$(CURDIR)"
+	$(BENCH_VENV)/bin/python bench/echo.py $(BENCH_ECHO_ARGS)
+	$(BENCH_VENV)/bin/python bench/report.py

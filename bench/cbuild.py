@@ -1,0 +1,68 @@
+"""Compile the benchmark's C programs (bench/loadgen.c, bench/echo_server.c).
+
+    python bench/cbuild.py            # builds both into build/bench/, prints their paths
+
+Each binary is rebuilt only when its source is newer, with `gcc -O2`, into a
+temporary name that is then renamed into place, so concurrent builds (make
+bench and make test at once) never see a half-written executable.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+OUT = ROOT / "build" / "bench"
+PROGRAMS = ("loadgen", "echo_server")
+
+
+class BuildError(RuntimeError):
+    pass
+
+
+def compiler() -> str | None:
+    """The C compiler to use ($CC, else gcc, else cc), or None."""
+    for name in (os.environ.get("CC"), "gcc", "cc"):
+        if name and shutil.which(name):
+            return name
+    return None
+
+
+def build(name: str, out_dir: Path = OUT) -> Path:
+    """Path to the up-to-date binary of bench/<name>.c, compiling it if needed."""
+    source = BENCH / f"{name}.c"
+    binary = out_dir / name
+    if binary.exists() and binary.stat().st_mtime >= source.stat().st_mtime:
+        return binary
+    cc = compiler()
+    if cc is None:
+        raise BuildError("no C compiler found (tried $CC, gcc, cc)")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / f".{name}.{os.getpid()}.tmp"
+    result = subprocess.run(
+        [cc, "-O2", "-Wall", "-o", str(tmp), str(source)], capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise BuildError(f"{cc} failed on {source.name}:\n{result.stderr}")
+    os.replace(tmp, binary)
+    return binary
+
+
+def main() -> int:
+    try:
+        for name in PROGRAMS:
+            print(build(name))
+    except BuildError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,330 @@
+/* Echo load generator: N connections over epoll, one fixed-size message in
+ * flight per connection (pipelining 1), every echoed byte verified.
+ *
+ *   loadgen HOST PORT CONNECTIONS SIZE DURATION WARMUP [MESSAGES]
+ *
+ * Runs WARMUP seconds unmeasured, then DURATION seconds measured, and prints
+ * one JSON object on stdout:
+ *
+ *   {"messages": ..., "messages_total": ..., "seconds": ..., "msgs_per_s": ...,
+ *    "p50_us": ..., "p99_us": ..., "errors": ..., ...}
+ *
+ * messages counts the round trips completed inside the measured window,
+ * messages_total every one since the first connect (warmup included), which
+ * is what a server's CPU time over the whole run is divided by.
+ *
+ * With MESSAGES > 0 the run stops as soon as that many measured round trips
+ * are done, and DURATION becomes the time limit (exit 3 if it is reached
+ * first). Message m of connection c is the slice at offset (m * 97) % 251 of
+ * a pseudo-random pattern seeded by c, so a byte echoed to the wrong
+ * connection, twice, late or out of order does not match.
+ *
+ * Exit status: 0 ok, 1 connection errors (reset, early EOF), 2 an echoed byte
+ * differs from what was sent, 3 MESSAGES not reached in time, 64 bad usage.
+ * Build: gcc -O2 -o loadgen loadgen.c
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PAT_SPAN 251          /* prime: message offsets cycle through all of it */
+#define PAT_STRIDE 97
+#define RBUF_SIZE (256 * 1024)
+#define MAX_EVENTS 64
+
+struct conn {
+    int fd;
+    int id;
+    int dead;
+    int want_out;             /* EPOLLOUT armed: the message is not all sent */
+    unsigned char *pattern;   /* size + PAT_SPAN pseudo-random bytes */
+    const unsigned char *cur; /* the message in flight: pattern + offset */
+    size_t sent, recvd;
+    uint64_t msg;             /* index of the message in flight */
+    uint64_t t_start;         /* when its first byte was sent, ns */
+};
+
+static size_t size;
+static int epfd;
+static uint64_t errors;
+static int alive;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void die(const char *what)
+{
+    perror(what);
+    exit(1);
+}
+
+static void fill_pattern(unsigned char *p, size_t n, uint64_t seed)
+{
+    uint64_t x = seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        p[i] = (unsigned char)(x >> 24);
+    }
+}
+
+static void set_events(struct conn *c, int want_out)
+{
+    if (c->want_out == want_out)
+        return;
+    struct epoll_event ev = {.events = EPOLLIN | (want_out ? EPOLLOUT : 0), .data.ptr = c};
+    if (epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
+        die("epoll_ctl");
+    c->want_out = want_out;
+}
+
+static void kill_conn(struct conn *c, const char *why, int err)
+{
+    if (c->dead)
+        return;
+    fprintf(stderr, "loadgen: connection %d, message %llu (%zu/%zu bytes back): %s%s%s\n",
+            c->id, (unsigned long long)c->msg, c->recvd, size, why,
+            err ? ": " : "", err ? strerror(err) : "");
+    errors++;
+    alive--;
+    c->dead = 1;
+    epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+}
+
+/* Send what the socket takes of the message in flight. */
+static void pump_send(struct conn *c)
+{
+    while (c->sent < size) {
+        ssize_t n = send(c->fd, c->cur + c->sent, size - c->sent, MSG_NOSIGNAL);
+        if (n > 0) {
+            c->sent += (size_t)n;
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            set_events(c, 1);
+            return;
+        } else {
+            kill_conn(c, "send failed", n < 0 ? errno : 0);
+            return;
+        }
+    }
+    set_events(c, 0);
+}
+
+static void start_message(struct conn *c)
+{
+    c->cur = c->pattern + (c->msg * PAT_STRIDE) % PAT_SPAN;
+    c->sent = c->recvd = 0;
+    c->t_start = now_ns();
+    pump_send(c);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static double percentile_us(uint64_t *v, uint64_t n, double q)
+{
+    if (n == 0)
+        return 0.0;
+    uint64_t rank = (uint64_t)(q * (double)n + 0.999999); /* nearest rank */
+    if (rank < 1)
+        rank = 1;
+    if (rank > n)
+        rank = n;
+    return (double)v[rank - 1] / 1000.0;
+}
+
+static int connect_to(const char *host, const char *port)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res, *ai;
+    int rc = getaddrinfo(host, port, &hints, &res);
+    if (rc != 0) {
+        fprintf(stderr, "loadgen: %s:%s: %s\n", host, port, gai_strerror(rc));
+        exit(1);
+    }
+    int fd = -1;
+    for (ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0)
+            continue;
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+            break;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0)
+        die("connect");
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    return fd;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 7 || argc > 8) {
+        fprintf(stderr, "usage: %s HOST PORT CONNECTIONS SIZE DURATION WARMUP [MESSAGES]\n",
+                argv[0]);
+        return 64;
+    }
+    const char *host = argv[1], *port = argv[2];
+    int nconn = atoi(argv[3]);
+    size = (size_t)strtoull(argv[4], NULL, 10);
+    double duration = atof(argv[5]), warmup = atof(argv[6]);
+    uint64_t want = argc == 8 ? strtoull(argv[7], NULL, 10) : 0;
+    if (nconn < 1 || size < 1 || duration <= 0 || warmup < 0) {
+        fprintf(stderr, "loadgen: need CONNECTIONS >= 1, SIZE >= 1, DURATION > 0, WARMUP >= 0\n");
+        return 64;
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (epfd < 0)
+        die("epoll_create1");
+    struct conn *conns = calloc((size_t)nconn, sizeof *conns);
+    unsigned char *rbuf = malloc(RBUF_SIZE);
+    uint64_t lat_cap = 1 << 16, lat_n = 0;
+    uint64_t *lat = malloc(lat_cap * sizeof *lat);
+    if (!conns || !rbuf || !lat)
+        die("malloc");
+
+    for (int i = 0; i < nconn; i++) {
+        struct conn *c = &conns[i];
+        c->id = i;
+        c->pattern = malloc(size + PAT_SPAN);
+        if (!c->pattern)
+            die("malloc");
+        fill_pattern(c->pattern, size + PAT_SPAN, (uint64_t)i + 1);
+        c->fd = connect_to(host, port);
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+        if (epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0)
+            die("epoll_ctl");
+    }
+
+    uint64_t t0 = now_ns();
+    uint64_t measure_start = t0 + (uint64_t)(warmup * 1e9);
+    uint64_t deadline = measure_start + (uint64_t)(duration * 1e9);
+    uint64_t total = 0, measured = 0, t_stop = 0;
+    int mismatch = 0, stopping = 0;
+    alive = nconn;
+
+    for (int i = 0; i < nconn; i++)
+        start_message(&conns[i]);
+
+    struct epoll_event events[MAX_EVENTS];
+    while (!stopping && alive > 0) {
+        uint64_t now = now_ns();
+        if (now >= deadline)
+            break;
+        int timeout_ms = (int)((deadline - now) / 1000000u) + 1;
+        int nev = epoll_wait(epfd, events, MAX_EVENTS, timeout_ms);
+        if (nev < 0) {
+            if (errno == EINTR)
+                continue;
+            die("epoll_wait");
+        }
+        for (int e = 0; e < nev && !stopping; e++) {
+            struct conn *c = events[e].data.ptr;
+            if (c->dead)
+                continue;
+            if (events[e].events & EPOLLOUT)
+                pump_send(c);
+            if (c->dead || !(events[e].events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+                continue;
+            size_t left = size - c->recvd;
+            ssize_t n = recv(c->fd, rbuf, left < RBUF_SIZE ? left : RBUF_SIZE, 0);
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+                continue;
+            if (n <= 0) {
+                kill_conn(c, n == 0 ? "server closed the connection" : "recv failed",
+                          n < 0 ? errno : 0);
+                continue;
+            }
+            if (memcmp(rbuf, c->cur + c->recvd, (size_t)n) != 0) {
+                size_t i = 0;
+                while (rbuf[i] == c->cur[c->recvd + i])
+                    i++;
+                fprintf(stderr,
+                        "loadgen: MISMATCH on connection %d, message %llu, byte %zu of %zu: "
+                        "got 0x%02x, sent 0x%02x\n",
+                        c->id, (unsigned long long)c->msg, c->recvd + i, size, rbuf[i],
+                        c->cur[c->recvd + i]);
+                mismatch = 1;
+                stopping = 1;
+                break;
+            }
+            c->recvd += (size_t)n;
+            if (c->recvd < size)
+                continue;
+            /* A whole message is back. */
+            uint64_t t = now_ns();
+            total++;
+            if (c->t_start >= measure_start) {
+                if (lat_n == lat_cap) {
+                    lat_cap *= 2;
+                    lat = realloc(lat, lat_cap * sizeof *lat);
+                    if (!lat)
+                        die("realloc");
+                }
+                lat[lat_n++] = t - c->t_start;
+                measured++;
+                if (want && measured >= want) {
+                    stopping = 1;
+                    break;
+                }
+            }
+            c->msg++;
+            start_message(c);
+        }
+    }
+    t_stop = now_ns();
+
+    uint64_t window_start = measure_start < t_stop ? measure_start : t_stop;
+    double seconds = (double)(t_stop - window_start) / 1e9;
+    qsort(lat, lat_n, sizeof *lat, cmp_u64);
+    printf("{\"connections\": %d, \"size\": %zu, \"messages\": %llu, \"messages_total\": %llu, "
+           "\"seconds\": %.6f, \"msgs_per_s\": %.1f, \"p50_us\": %.1f, \"p99_us\": %.1f, "
+           "\"max_us\": %.1f, \"errors\": %llu, \"mismatch\": %s}\n",
+           nconn, size, (unsigned long long)measured, (unsigned long long)total, seconds,
+           seconds > 0 ? (double)measured / seconds : 0.0, percentile_us(lat, lat_n, 0.50),
+           percentile_us(lat, lat_n, 0.99), lat_n ? (double)lat[lat_n - 1] / 1000.0 : 0.0,
+           (unsigned long long)errors, mismatch ? "true" : "false");
+    fflush(stdout);
+
+    if (mismatch)
+        return 2;
+    if (errors)
+        return 1;
+    if (want && measured < want) {
+        fprintf(stderr, "loadgen: only %llu of %llu messages in %.1f s\n",
+                (unsigned long long)measured, (unsigned long long)want, duration + warmup);
+        return 3;
+    }
+    if (measured == 0) {
+        fprintf(stderr, "loadgen: no message completed in the measured window\n");
+        return 1;
+    }
+    return 0;
+}

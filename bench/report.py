@@ -1,0 +1,249 @@
+"""Render benchmark results: Markdown tables and the echo chart.
+
+    python bench/report.py [--echo FILE] [--micro FILE] [--out bench/results/latest.md]
+                           [--chart bench/results/latest.png]
+
+Merges the newest echo results (bench/echo.py writes bench/results/<date>-py<ver>.json)
+and, if present, the newest micro results (bench/micro.py --json, which make bench
+writes to bench/results/micro-<date>-py<ver>.json) into one Markdown report, and
+draws the echo chart next to it. The default output names do not change from
+run to run, so the README can show bench/results/latest.png.
+
+bench/echo.py imports the rendering functions from here for its own per-run
+files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+LOOP_ORDER = ("fastloop", "asyncio", "uvloop", "rloop")
+C_SERVER = "C epoll server"
+
+
+def human_size(n: int) -> str:
+    for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale and n % scale == 0:
+            return f"{n // scale} {unit}"
+    return f"{n} B"
+
+
+def _fmt(value: float | None, spec: str = ",.0f") -> str:
+    return "—" if value is None else format(value, spec)
+
+
+def _ratio(value: float | None, base: float | None) -> str:
+    if value is None or not base:
+        return "—"
+    return f"{value / base:.2f}×"
+
+
+def _percent(value: float | None, base: float | None) -> str:
+    if value is None or not base:
+        return "—"
+    return f"{100 * value / base:.0f}%"
+
+
+def _loop_rank(row: dict) -> int:
+    name = row["loop"]
+    return LOOP_ORDER.index(name) if name in LOOP_ORDER else len(LOOP_ORDER)
+
+
+def _spread(row: dict) -> str:
+    return _ratio(row.get("msgs_per_s_max"), row.get("msgs_per_s_min"))
+
+
+# ----------------------------------------------------------------- echo
+
+
+def echo_markdown(data: dict) -> str:
+    """The echo table: one line per (size, mode, loop), plus the C server."""
+    cfg = data["config"]
+    machine = data.get("machine", {})
+    rows = data["median"]
+    out = [
+        f"### Echo, {cfg['connections']} connections, pipelining 1 "
+        f"({data.get('date', '?')}, Python {data.get('python_short', '?')})",
+        "",
+        f"Median of {cfg['rounds']} interleaved round{'s' if cfg['rounds'] != 1 else ''} "
+        f"of {cfg['duration']:g} s "
+        f"(+{cfg['warmup']:g} s warmup) per loop; server pinned to CPU {cfg['server_cpu']}, "
+        f"load generator to CPU {cfg['client_cpu']}"
+        + ("" if cfg.get("pinned", True) else " (pinning unavailable: not pinned)")
+        + (f", both at nice {cfg['nice']}" if cfg.get("nice") else "")
+        + f". {machine.get('cpu', '')} ({machine.get('cpus', '?')} CPUs), "
+        f"load average {machine.get('loadavg_before', '?')} before, "
+        f"{machine.get('loadavg_after', '?')} after.",
+        "",
+        "×asyncio and ×best other compare messages/s (higher is better); "
+        "CPU µs/msg is the server's user+system time per echoed message (lower is better).",
+        "",
+        "The spread column is the fastest round's msgs/s over the slowest's: "
+        "how much machine noise there was.",
+        "",
+        "| size | mode | loop | msgs/s | ×asyncio | ×best other | % of C | p50 µs | p99 µs "
+        "| CPU µs/msg | spread |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    notes = []
+    for size in cfg["sizes"]:
+        for mode in cfg["modes"]:
+            group = [r for r in rows if r["size"] == size and r["mode"] == mode]
+            group.sort(key=_loop_rank)
+            c_row = next((r for r in group if r["loop"] == C_SERVER), None)
+            c_rate = c_row.get("msgs_per_s") if c_row else None
+            ok = {r["loop"]: r["msgs_per_s"] for r in group
+                  if r.get("msgs_per_s") and r["loop"] != C_SERVER}
+            best = max(ok.values(), default=None)
+            for r in group:
+                if r["status"] != "ok":
+                    notes.append(f"{human_size(size)} {mode} on {r['loop']}: {r['status']}"
+                                 f" — {r.get('error', '').strip()}")
+                if r["loop"] == C_SERVER:
+                    continue
+                rate = ok.get(r["loop"])
+                others = [v for name, v in ok.items() if name != r["loop"]]
+                name = f"**{r['loop']}**" if rate is not None and rate == best else r["loop"]
+                if r["status"] != "ok":
+                    name += f" ({r['status']})"
+                out.append(
+                    f"| {human_size(size)} | {mode} | {name} | {_fmt(rate)} | "
+                    f"{_ratio(rate, ok.get('asyncio')) if r['loop'] != 'asyncio' else '1.00×'} | "
+                    f"{_ratio(rate, max(others, default=None))} | "
+                    f"{_percent(rate, c_rate)} | {_fmt(r.get('p50_us'), '.0f')} | "
+                    f"{_fmt(r.get('p99_us'), '.0f')} | {_fmt(r.get('cpu_us_per_msg'), '.1f')} | "
+                    f"{_spread(r)} |"
+                )
+            if c_row:
+                out.append(
+                    f"| {human_size(size)} | {mode} | *{C_SERVER}* | {_fmt(c_rate)} | — | — | "
+                    f"{'100%' if c_rate else '—'} | {_fmt(c_row.get('p50_us'), '.0f')} | "
+                    f"{_fmt(c_row.get('p99_us'), '.0f')} | "
+                    f"{_fmt(c_row.get('cpu_us_per_msg'), '.1f')} | {_spread(c_row)} |"
+                )
+    skipped = data.get("skipped", {})
+    if skipped:
+        notes += [f"{loop}: {why}" for loop, why in skipped.items()]
+    if notes:
+        out += ["", "Not measured or failed:", ""] + [f"- {n}" for n in notes]
+    versions = data.get("versions", {})
+    if versions:
+        out += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + "."]
+    return "\n".join(out) + "\n"
+
+
+def echo_chart(data: dict, path: Path) -> str | None:
+    """Draw msgs/s and CPU µs/msg per (size, mode, loop); None, or why not."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        return f"no chart: matplotlib is not installed ({exc})"
+    cfg = data["config"]
+    rows = data["median"]
+    loops = [name for name in LOOP_ORDER + (C_SERVER,) if any(r["loop"] == name for r in rows)]
+    sizes, modes = cfg["sizes"], cfg["modes"]
+    fig, axes = plt.subplots(2, len(sizes), figsize=(5.5 * len(sizes), 7.5), squeeze=False)
+    width = 0.8 / max(len(loops), 1)
+    for col, size in enumerate(sizes):
+        for row, (key, label) in enumerate((("msgs_per_s", "messages/s (higher is better)"),
+                                            ("cpu_us_per_msg", "server CPU µs per message "
+                                                               "(lower is better)"))):
+            ax = axes[row][col]
+            for i, loop in enumerate(loops):
+                values = []
+                for mode in modes:
+                    r = next((r for r in rows if r["size"] == size and r["mode"] == mode
+                              and r["loop"] == loop), None)
+                    values.append((r or {}).get(key) or 0)
+                xs = [m + (i - (len(loops) - 1) / 2) * width for m in range(len(modes))]
+                style = ({"color": "0.75", "edgecolor": "black", "hatch": "//"}
+                         if loop == C_SERVER else {})
+                ax.bar(xs, values, width, label=loop, **style)
+            ax.set_xticks(range(len(modes)), modes)
+            ax.set_ylabel(label)
+            ax.set_title(f"echo {human_size(size)}, {cfg['connections']} connections")
+            ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(f"fastloop echo benchmark, Python {data.get('python_short', '?')}, "
+                 f"median of {cfg['rounds']} round{'s' if cfg['rounds'] != 1 else ''} "
+                 f"({data.get('date', '')})")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(loops), frameon=False)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return None
+
+
+# ---------------------------------------------------------------- micro
+
+
+def micro_markdown(data: dict) -> str:
+    medians = data["median"]
+    loops = [n for n in LOOP_ORDER if any(n in row for row in medians.values())]
+    out = [
+        f"### Micro benchmarks (ops/s, median of {data.get('rounds', '?')} rounds)",
+        "",
+        "| benchmark | " + " | ".join(loops) + " | fastloop ×asyncio | fastloop ×best other |",
+        "|---|" + "---:|" * (len(loops) + 2),
+    ]
+    for bench, row in medians.items():
+        cells = [_fmt(row.get(n)) for n in loops]
+        others = [v for n, v in row.items() if n != "fastloop"]
+        out.append(f"| {bench} | " + " | ".join(cells)
+                   + f" | {_ratio(row.get('fastloop'), row.get('asyncio'))}"
+                   + f" | {_ratio(row.get('fastloop'), max(others, default=None))} |")
+    return "\n".join(out) + "\n"
+
+
+# ------------------------------------------------------------------ CLI
+
+
+def newest(pattern: str, exclude: str | None = None) -> Path | None:
+    files = [p for p in RESULTS.glob(pattern) if not (exclude and p.name.startswith(exclude))]
+    return max(files, key=lambda p: p.stat().st_mtime, default=None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--echo", type=Path, help="echo results JSON (default: the newest)")
+    parser.add_argument("--micro", type=Path, help="micro results JSON (default: the newest)")
+    parser.add_argument("--out", type=Path, default=RESULTS / "latest.md")
+    parser.add_argument("--chart", type=Path, default=RESULTS / "latest.png")
+    args = parser.parse_args(argv)
+
+    echo_file = args.echo or newest("*-py*.json", exclude="micro-")
+    micro_file = args.micro or newest("micro-*.json")
+    if echo_file is None and micro_file is None:
+        print(f"no results in {RESULTS}: run `make bench` first", file=sys.stderr)
+        return 1
+    parts = ["# fastloop benchmark results", ""]
+    if echo_file:
+        echo = json.loads(echo_file.read_text())
+        parts += [echo_markdown(echo), f"Source: `{echo_file.name}`.", ""]
+        why_not = echo_chart(echo, args.chart)
+        if why_not:
+            print(why_not, file=sys.stderr)
+        else:
+            parts += [f"![echo benchmark]({args.chart.name})", ""]
+            print(f"chart: {args.chart}")
+    if micro_file:
+        micro = json.loads(micro_file.read_text())
+        parts += [micro_markdown(micro), f"Source: `{micro_file.name}`.", ""]
+    text = "\n".join(parts)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text)
+    print(f"report: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""The echo servers the echo benchmark measures, one per asyncio API layer.
+
+    python bench/servers.py --loop fastloop --mode protocol --port 0
+
+Prints the port it listens on (one line, on 127.0.0.1), then echoes every byte
+back until killed or until --lifetime seconds have passed. Modes:
+
+  protocol   asyncio.Protocol: data_received() -> transport.write()
+  buffered   asyncio.BufferedProtocol: the loop reads into our buffer
+  streams    asyncio.start_server, StreamReader.read() -> write() + drain()
+  sockets    loop.sock_accept / sock_recv / sock_sendall on raw sockets
+
+Every loop runs the very same code. A loop that lacks an API a mode needs
+(NotImplementedError, a missing method) makes the server print
+"unsupported: ..." on stderr and exit with status 3 rather than crash, at
+start-up or at the first connection that hits it; the driver reports the
+combination as unsupported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import sys
+
+LOOPS = ("asyncio", "fastloop", "uvloop", "rloop")
+MODES = ("protocol", "buffered", "streams", "sockets")
+READ_SIZE = 64 * 1024
+EXIT_UNSUPPORTED = 3
+
+
+def make_loop(name: str) -> asyncio.AbstractEventLoop:
+    if name == "asyncio":
+        return asyncio.SelectorEventLoop()
+    if name == "fastloop":
+        import fastloop
+
+        return fastloop.new_event_loop()
+    if name == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop()
+    if name == "rloop":
+        import rloop
+
+        return rloop.new_event_loop()
+    raise ValueError(f"unknown loop {name!r}")
+
+
+def unsupported(what: str, exc: BaseException) -> None:
+    """Report a missing API and leave at once (exit status 3)."""
+    print(f"unsupported: {what}: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+    os._exit(EXIT_UNSUPPORTED)
+
+
+MISSING_API = (NotImplementedError, AttributeError)
+
+
+def nodelay(sock) -> None:
+    # asyncio and uvloop already set TCP_NODELAY on TCP transports; make sure
+    # every loop and mode runs with it, or Nagle decides the 100 KiB latency.
+    if sock is None:
+        return
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError):
+        pass
+
+
+class _Echo:
+    transport: asyncio.Transport
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        nodelay(transport.get_extra_info("socket"))
+
+    # A peer that sends but does not read would make us buffer its echoes
+    # without limit: stop reading from it until it catches up.
+    def pause_writing(self) -> None:
+        self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.transport.resume_reading()
+
+
+class EchoProtocol(_Echo, asyncio.Protocol):
+    def data_received(self, data: bytes) -> None:
+        self.transport.write(data)
+
+
+class BufferedEchoProtocol(_Echo, asyncio.BufferedProtocol):
+    def __init__(self) -> None:
+        self._buffer = bytearray(READ_SIZE)
+        self._view = memoryview(self._buffer)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        # write() may keep what it cannot send at once, and the next read
+        # overwrites this buffer: hand it a copy.
+        self.transport.write(self._buffer[:nbytes])
+
+
+async def serve_protocol(listener: socket.socket, protocol) -> None:
+    loop = asyncio.get_running_loop()
+    try:
+        await loop.create_server(protocol, sock=listener)
+    except MISSING_API as exc:
+        unsupported(f"{protocol.__name__} server", exc)
+
+
+async def serve_streams(listener: socket.socket) -> None:
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nodelay(writer.get_extra_info("socket"))
+        try:
+            while data := await reader.read(READ_SIZE):
+                writer.write(data)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        except MISSING_API as exc:
+            unsupported("streams", exc)
+        finally:
+            writer.close()
+
+    try:
+        await asyncio.start_server(echo, sock=listener)
+    except MISSING_API as exc:
+        unsupported("asyncio.start_server", exc)
+
+
+async def serve_sockets(listener: socket.socket) -> None:
+    loop = asyncio.get_running_loop()
+    tasks: set[asyncio.Task] = set()
+
+    async def echo(conn: socket.socket) -> None:
+        with conn:
+            try:
+                while data := await loop.sock_recv(conn, READ_SIZE):
+                    await loop.sock_sendall(conn, data)
+            except ConnectionError:
+                pass
+            except MISSING_API as exc:
+                unsupported("loop.sock_recv/sock_sendall", exc)
+
+    async def accept() -> None:
+        while True:
+            try:
+                conn, _ = await loop.sock_accept(listener)
+            except MISSING_API as exc:
+                unsupported("loop.sock_accept", exc)
+            conn.setblocking(False)
+            nodelay(conn)
+            task = loop.create_task(echo(conn))
+            tasks.add(task)  # the loop keeps only weak references to tasks
+            task.add_done_callback(tasks.discard)
+
+    task = loop.create_task(accept())
+    tasks.add(task)
+
+
+SERVE = {
+    "protocol": lambda listener: serve_protocol(listener, EchoProtocol),
+    "buffered": lambda listener: serve_protocol(listener, BufferedEchoProtocol),
+    "streams": serve_streams,
+    "sockets": serve_sockets,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="The port is printed on stdout once the server accepts connections.",
+    )
+    parser.add_argument("--loop", choices=LOOPS, default="fastloop")
+    parser.add_argument("--mode", choices=MODES, default="protocol")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument(
+        "--lifetime", type=float, default=600.0,
+        help="exit after this many seconds whatever happens (default: %(default)s)",
+    )
+    args = parser.parse_args(argv)
+
+    try:
+        loop = make_loop(args.loop)
+    except ImportError as exc:
+        print(f"not installed: {args.loop}: {exc}", file=sys.stderr)
+        return 2
+    listener = socket.create_server((args.host, args.port))
+    listener.setblocking(False)
+    # Asked before serving: rloop's create_server takes the socket's fd over
+    # and closes the Python object.
+    port = listener.getsockname()[1]
+    loop.run_until_complete(SERVE[args.mode](listener))
+    print(port, flush=True)
+    loop.call_later(args.lifetime, loop.stop)
+    try:
+        loop.run_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
