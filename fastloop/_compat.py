@@ -117,6 +117,16 @@ RUN_FOREVER_CLEANS_UP_FAILED_SETUP = _cleans_up_after_failed_setup()
 TRANSPORT_BUFFER_IS_DEQUE = PY_VERSION >= (3, 12)
 LOG_THRESHOLD_FOR_CONNLOST_WRITES = constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES
 ACCEPT_RETRY_DELAY = constants.ACCEPT_RETRY_DELAY
+#: The defaults of _accept_connection's parameters after ``backlog``
+#: (ssl_handshake_timeout; 3.11+ also ssl_shutdown_timeout), which the stdlib
+#: passes on positionally to _start_serving when it pauses accepting.
+ACCEPT_TIMEOUT_DEFAULTS = tuple(
+    p.default
+    for p in list(
+        inspect.signature(selector_events.BaseSelectorEventLoop._accept_connection)
+        .parameters.values()
+    )[6:]
+)
 TransportSocket = trsock.TransportSocket
 #: The logger the stdlib transports warn through.
 transport_logger = selector_events.logger

@@ -97,6 +97,7 @@ class Loop(LoopCore, asyncio.SelectorEventLoop):
         # `backlog` times, each failure calling the exception handler and
         # scheduling yet another retry, so an fd shortage floods the handler
         # (tens of thousands of reports) and multiplies the retry timers.
+        timeouts = timeouts + _compat.ACCEPT_TIMEOUT_DEFAULTS[len(timeouts) + len(timeout_kwargs):]
         for _ in range(backlog):
             try:
                 conn, addr = sock.accept()

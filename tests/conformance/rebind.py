@@ -42,6 +42,12 @@ NOT_REBOUND = {
     "test_futures": "Future unit tests on test_utils.TestLoop (a stdlib test double)",
 }
 
+# Modules that run only on a stdlib test double before some version:
+# module -> (first version whose tests run real loops, reason).
+NOT_REBOUND_BEFORE = {
+    "test_queues": ((3, 11), "3.10's queue tests run on test_utils.TestLoop (a test double)"),
+}
+
 # Classes whose setUp constructs asyncio.SelectorEventLoop() itself.
 SETUP_SWAP = {
     "test_unix_events": (
