@@ -6,6 +6,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 import fastloop
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
@@ -68,6 +70,7 @@ def test_metrics_inside_a_running_program():
     assert m["timers_fired"] >= 1 and m["callbacks"] >= 2
 
 
+@pytest.mark.skipif(not os.path.isdir(EXAMPLES), reason="examples/ is not next to tests/")
 def test_loop_top_example_prints_live_lines():
     proc = subprocess.run(
         [sys.executable, os.path.join(EXAMPLES, "loop_top.py"), "--port", "0",

@@ -170,6 +170,15 @@ class Program:
         now = self.loop.time()
         if now - self.last_activity < QUIET or now - deadline > QUIET:
             self.suspect = True
+        # A stall as long as the gate's delay makes the immediate work and the
+        # gate due in the same iteration; then work is still queued (ready, or
+        # as an immediate timer) when the gate runs. Both loops expose their
+        # queues as _ready and _scheduled (fastloop as snapshots).
+        pending = [h for h in self.loop._ready if getattr(h, "_callback", None) != self.tick]
+        early = [h for h in self.loop._scheduled
+                 if not h.cancelled() and h.when() < self.base + GATE]
+        if pending or early:
+            self.suspect = True
 
     def gate(self):
         self.check_quiet(self.base + GATE)

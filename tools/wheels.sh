@@ -135,6 +135,19 @@ test_one() {  # test_one WHEEL
         die "a compiler is reachable on the test PATH"
     fi
 
+    # The tests themselves need ordinary tools on PATH (CPython's subprocess
+    # tests run `sleep`, `cat`, sh...), but still no compiler: stubs that fail
+    # stand in front for every compiler name.
+    local nocc_dir="$work/nocc"
+    mkdir "$nocc_dir"
+    local c
+    for c in gcc cc clang c++ g++ cpp x86_64-linux-gnu-gcc aarch64-linux-gnu-gcc; do
+        printf '#!/bin/sh\necho "no compiler in the installed-wheel tests" >&2\nexit 1\n' \
+            >"$nocc_dir/$c"
+        chmod +x "$nocc_dir/$c"
+    done
+    local test_path="$nocc_dir:$venv/bin:/usr/local/bin:/usr/bin:/bin"
+
     mkdir "$work/run"
     cp -r "$ROOT/$TESTS" "$work/run/tests"
     cp "$ROOT/pyproject.toml" "$work/run/"
@@ -142,7 +155,7 @@ test_one() {  # test_one WHEEL
     find "$work/run" -name __pycache__ -prune -exec rm -rf {} +
 
     cd "$work/run"
-    local run=(env -u PYTHONPATH PATH="$nocc_path" CC=false CXX=false
+    local run=(env -u PYTHONPATH PATH="$test_path" CC=false CXX=false
                FASTLOOP_CHECKOUT="$ROOT" "$venv/bin/python")
     "${run[@]}" - "$ROOT" <<'EOF'
 import importlib.metadata as md, os, subprocess, sys
