@@ -10,7 +10,7 @@ SOURCES := $(wildcard fastloop/*.pyx fastloop/*.pxd fastloop/*.h) setup.py
 
 all: build
 
-$(VENV)/.installed: requirements-dev.txt
+$(VENV)/.installed: requirements-dev.txt requirements-test-extra.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
@@ -111,3 +111,30 @@ bench-echo: build $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python -c "import site, sys; open(site.getsitepackages()[0] + '/fastloop-dev.pth', 'w').write(sys.argv[1] + '\n')" "$(CURDIR)"
 	$(BENCH_VENV)/bin/python bench/echo.py $(BENCH_ECHO_ARGS)
 	$(BENCH_VENV)/bin/python bench/report.py
+
+# Sanitizer run (tools/asan.sh): the extensions built with FASTLOOP_DEBUG=1 and
+# -fsanitize=address,undefined into build/asan/src (the in-place build here is
+# left alone), in their own venv, then the test suite run against them with the
+# ASan/UBSan runtimes preloaded; any sanitizer report fails the run.
+# ASAN_PYTEST_ARGS passes options to pytest, e.g. ASAN_PYTEST_ARGS="-x -k tcp".
+ASAN_VENV ?= .venv-asan
+.PHONY: asan
+asan:
+	ASAN_VENV=$(ASAN_VENV) PYTHON=$(PYTHON) tools/asan.sh
+
+# Other projects' own test suites (aiohttp, anyio, httpx, tornado, uvicorn,
+# pinned in compat/run.py), each from its release sdist in its own venv under
+# build/compat/, run on the stdlib loop and with fastloop in force; writes
+# docs/compatibility.md. Opt-in, not part of `make test` (~20 min; the first
+# run also downloads and installs). COMPAT_PROJECTS picks a subset, e.g.
+# make compat COMPAT_PROJECTS=anyio,tornado (the others' last results are kept).
+COMPAT_PROJECTS ?= aiohttp,anyio,httpx,tornado,uvicorn
+.PHONY: compat
+compat: build
+	$(PY) compat/run.py --python $(PYTHON) --projects $(COMPAT_PROJECTS)
+
+# Long differential chaos profile on TCP transports (fastloop vs the stdlib):
+# FASTLOOP_CHAOS_EXAMPLES examples, 100000 unless given (make test runs 25).
+.PHONY: chaos
+chaos: build
+	$(PY) tests/stress/transport_chaos_profile.py $(if $(FASTLOOP_CHAOS_EXAMPLES),--examples $(FASTLOOP_CHAOS_EXAMPLES))

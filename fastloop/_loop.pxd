@@ -30,6 +30,10 @@ cdef class LoopCore:
     cdef double clock_resolution
     cdef double slow_callback
     cdef object current_handle
+    # True when time() is overridden (a subclass, or an instance attribute such
+    # as mock.patch.object(loop, "time")): scheduling then reads that clock, as
+    # the stdlib's call_later/_run_once do through self.time().
+    cdef bint custom_time
 
     cdef LoopMetrics m
     cdef double coarse_tick

@@ -23,6 +23,7 @@ in the same order, so callbacks run in the same order:
 cimport cython
 from cpython.exc cimport PyErr_SetFromErrno
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.ref cimport PyObject
 from libc.limits cimport INT_MAX
 from libc.math cimport isnan
 
@@ -51,6 +52,9 @@ cdef extern from "_sys.h" nogil:
 
 #: True in a FASTLOOP_DEBUG=1 build (C asserts, bounds checks).
 DEBUG_BUILD = bool(FL_DEBUG_BUILD)
+
+cdef extern from "Python.h":
+    int PyObject_GenericSetAttr(object o, object name, PyObject* value) except -1
 
 cdef double MAXIMUM_SELECT_TIMEOUT = _compat.MAXIMUM_SELECT_TIMEOUT
 cdef bint CHECKS_NONE_DELAY = _compat.CHECKS_NONE_DELAY
@@ -90,6 +94,7 @@ cdef class LoopCore:
         self.slow_callback = 0.1
         self.coarse_tick = fl_coarse_resolution()
         self.m.mark = fl_coarse_monotonic()
+        self._notice_time_override()
         self.poller = make_poller()
         if fl_wakeup_open(&self.wake_rfd, &self.wake_wfd) < 0:
             PyErr_SetFromErrno(OSError)
@@ -99,15 +104,37 @@ cdef class LoopCore:
         self._close_fds()
 
     cdef inline double now(self) except? -1.0:
+        if self.custom_time:
+            return self.time()
         if FL_HAVE_MONOTONIC:
             return fl_monotonic()
         return _monotonic()
+
+    # Attribute writes on the loop are rare (the stdlib's own code sets a few
+    # per run_forever); watching them is how an instance-level time()
+    # override is noticed without a dict lookup per iteration.
+    def __setattr__(self, name, value):
+        PyObject_GenericSetAttr(self, name, <PyObject*>value)
+        if name == 'time':
+            self._notice_time_override()
+
+    def __delattr__(self, name):
+        PyObject_GenericSetAttr(self, name, NULL)
+        if name == 'time':
+            self._notice_time_override()
+
+    def _notice_time_override(self):
+        instance_dict = getattr(self, '__dict__', None) or {}
+        self.custom_time = ('time' in instance_dict
+                            or getattr(type(self), 'time', None) is not _native_time)
 
     # -- scheduling ---------------------------------------------------------
 
     def time(self):
         """Return the time according to the loop's clock (time.monotonic)."""
-        return self.now()
+        if FL_HAVE_MONOTONIC:
+            return fl_monotonic()
+        return _monotonic()
 
     cdef inline int check_closed(self) except -1:
         if self.closed:
@@ -733,3 +760,7 @@ cdef double _as_deadline(object when) except? -1.0:
         raise TypeError(
             f"'<' not supported between instances of {type(when).__name__!r} and 'float'"
         ) from None
+
+
+# What LoopCore.time is when nobody overrides it (see _notice_time_override).
+cdef object _native_time = LoopCore.time

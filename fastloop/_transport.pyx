@@ -58,10 +58,12 @@ def _read_ready__data_received(self):
     if self._conn_lost:
         return
     fd = self._sock_fd
-    with nogil:
-        n = recv(fd, read_buffer, READ_BUFFER_SIZE, 0)
-        if n < 0:
-            err = errno
+    # The GIL stays held: read_buffer is shared by every loop of the process,
+    # and loops in other threads must not fill it while this one copies out
+    # of it. (The socket is non-blocking, so recv() never waits.)
+    n = recv(fd, read_buffer, READ_BUFFER_SIZE, 0)
+    if n < 0:
+        err = errno
     if n < 0:
         if _would_block(err):
             return

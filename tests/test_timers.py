@@ -225,3 +225,45 @@ def test_loop_time_is_the_monotonic_clock(loop):
     t = loop.time()
     after = time.monotonic()
     assert before <= t <= after
+
+
+def test_overridden_time_drives_scheduling_like_the_stdlib():
+    # aiohttp's tests patch loop.time; the stdlib schedules and fires timers
+    # by self.time(), so must fastloop (instance patch and subclass override).
+    import asyncio
+    from unittest import mock
+
+    import fastloop
+
+    def run(factory):
+        loop = factory()
+        fired = []
+
+        async def main():
+            now = loop.time()
+            with mock.patch.object(loop, "time", return_value=now):
+                loop.call_at(now + 100, fired.append, "call_at")
+                loop.call_later(100, fired.append, "call_later")
+                loop.time.return_value = now + 100
+                await asyncio.sleep(0)
+                await asyncio.sleep(0)
+            return list(fired), loop.time() < now + 50
+
+        try:
+            return loop.run_until_complete(main())
+        finally:
+            loop.close()
+
+    class Shifted(fastloop.Loop):
+        def time(self):
+            return super().time() + 1000.0
+
+    assert run(fastloop.new_event_loop) == run(asyncio.SelectorEventLoop) == (
+        ["call_at", "call_later"], True)
+    shifted = Shifted()
+    try:
+        assert shifted.time() > fastloop.Loop.time(shifted) + 999
+        when = shifted.call_later(0.01, lambda: None).when()
+        assert when > fastloop.Loop.time(shifted) + 999
+    finally:
+        shifted.close()

@@ -272,3 +272,40 @@ def test_write_errors_match(action):
 
 def test_fastloop_module_exports_transport_type():
     assert fastloop.transport.SocketTransport is SocketTransport
+
+
+def test_loops_in_threads_never_see_each_others_bytes():
+    # Every loop of the process shares the native read buffer: each loop must
+    # copy its data out before another thread can fill the buffer.
+    import threading
+
+    results = {}
+
+    def worker(tag):
+        async def main(loop):
+            got = bytearray()
+            done = loop.create_future()
+
+            class Sink(asyncio.Protocol):
+                def data_received(self, data):
+                    got.extend(data)
+                    if len(got) >= 2_000_000 and not done.done():
+                        done.set_result(None)
+
+            a, b = socket.socketpair()
+            b.setblocking(False)
+            await loop.connect_accepted_socket(Sink, a)
+            payload = bytes([tag]) * 2_000_000
+            await loop.sock_sendall(b, payload)
+            await done
+            b.close()
+            return sum(1 for byte in got if byte != tag)
+
+        results[tag] = run_on("fastloop", main)[0]
+
+    threads = [threading.Thread(target=worker, args=(tag,)) for tag in (1, 2, 3, 4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results == {1: 0, 2: 0, 3: 0, 4: 0}
