@@ -48,6 +48,19 @@ cdef object _os_error(int err):
     return OSError(err, strerror(err).decode())
 
 
+cdef bint _no_data(object transport, ssize_t n, int err) except -1:
+    """Deal with a recv() that brought no data (error, would-block, EOF), as
+    the stdlib transport does; False means there are n bytes to deliver."""
+    if n < 0:
+        if not _would_block(err):
+            transport._fatal_error(_os_error(err), 'Fatal read error on socket transport')
+        return True
+    if n == 0:
+        transport._read_ready__on_eof()
+        return True
+    return False
+
+
 def _read_ready(self):
     self._read_ready_cb()
 
@@ -64,13 +77,7 @@ def _read_ready__data_received(self):
     n = recv(fd, read_buffer, READ_BUFFER_SIZE, 0)
     if n < 0:
         err = errno
-    if n < 0:
-        if _would_block(err):
-            return
-        self._fatal_error(_os_error(err), 'Fatal read error on socket transport')
-        return
-    if n == 0:
-        self._read_ready__on_eof()
+    if _no_data(self, n, err):
         return
     data = PyBytes_FromStringAndSize(read_buffer, n)
     try:
@@ -110,13 +117,7 @@ def _read_ready__get_buffer(self):
                 err = errno
     finally:
         PyBuffer_Release(&view)
-    if n < 0:
-        if _would_block(err):
-            return
-        self._fatal_error(_os_error(err), 'Fatal read error on socket transport')
-        return
-    if n == 0:
-        self._read_ready__on_eof()
+    if _no_data(self, n, err):
         return
     try:
         self._protocol.buffer_updated(n)
