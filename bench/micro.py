@@ -14,6 +14,8 @@ import subprocess
 import sys
 import time
 
+from servers import make_loop  # the one place that knows how to build each loop
+
 BENCHMARKS = {
     "call_soon": 200_000,
     "timer schedule+cancel": 200_000,
@@ -22,26 +24,6 @@ BENCHMARKS = {
     "future create/resolve/await": 100_000,
     "call_soon_threadsafe": 200_000,
 }
-
-
-def make_loop(name):
-    import asyncio
-
-    if name == "asyncio":
-        return asyncio.SelectorEventLoop()
-    if name == "fastloop":
-        import fastloop
-
-        return fastloop.new_event_loop()
-    if name == "uvloop":
-        import uvloop
-
-        return uvloop.new_event_loop()
-    if name == "rloop":
-        import rloop
-
-        return rloop.new_event_loop()
-    raise ValueError(name)
 
 
 def bench_call_soon(loop, n):
