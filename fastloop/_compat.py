@@ -20,6 +20,7 @@ from asyncio import (
     coroutines,
     events,
     format_helpers,
+    futures,
     selector_events,
     tasks,
     trsock,
@@ -27,6 +28,10 @@ from asyncio import (
 )
 
 PY_VERSION = sys.version_info[:2]
+
+# The module base_events.create_future() reads Future from (public module,
+# imported here so the native core finds it in one place).
+futures_module = futures
 
 # Private names the native core and ``fastloop.loop`` rely on, by owner.
 # (Methods we call by name on the loop instance, inherited from the stdlib.)
@@ -181,6 +186,19 @@ def init_loop_attributes(loop):
     loop._signal_handlers = {}
     if PY_VERSION >= (3, 13):
         loop._unix_server_sockets = {}
+
+
+def quiet_self_pipe_fd(loop):
+    """The self-pipe's fd while no signal handler can write into it, else -1.
+
+    Only ``add_signal_handler`` points ``signal.set_wakeup_fd`` at the
+    self-pipe (and ``_write_to_self`` is fastloop's own eventfd), so without a
+    handler nothing ever becomes readable there.
+    """
+    if getattr(loop, "_signal_handlers", None):
+        return -1
+    ssock = getattr(loop, "_ssock", None)
+    return ssock.fileno() if ssock is not None else -1
 
 
 def default_policy_base():

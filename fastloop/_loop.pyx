@@ -69,6 +69,9 @@ cdef object _warn_slow_callback = _compat.warn_slow_callback
 cdef object _format_handle = _compat.format_handle
 cdef object _SelectorKey = selectors.SelectorKey
 cdef object _deque = collections.deque
+# Looked up per call, as the stdlib's create_future() does, so a patched
+# asyncio.futures.Future is honoured.
+cdef object _futures_module = _compat.futures_module
 
 
 cdef inline bint ready_count_above(ReadyQueue ready, Py_ssize_t value) noexcept:
@@ -85,6 +88,7 @@ cdef class LoopCore:
     def __cinit__(self, *args, **kwargs):
         self.wake_rfd = -1
         self.wake_wfd = -1
+        self.quiet_fd = -1
         self.ready = ReadyQueue()
         self.timers = TimerHeap()
         self.fd_readers = []
@@ -143,6 +147,10 @@ cdef class LoopCore:
 
     def _check_closed(self):
         self.check_closed()
+
+    def create_future(self):
+        """Create a Future object attached to the loop."""
+        return _futures_module.Future(loop=self)
 
     def call_soon(self, callback, *args, context=None):
         """Arrange for a callback to be called as soon as possible."""
@@ -316,11 +324,14 @@ cdef class LoopCore:
         else:
             timeout = -1
         # Phase 3: poll and queue I/O callbacks.
-        self.polling = timeout != 0
-        try:
-            n = self.poller.poll(timeout)
-        finally:
-            self.polling = False
+        if timeout == 0 and self.poll_is_silent():
+            n = 0
+        else:
+            self.polling = timeout != 0
+            try:
+                n = self.poller.poll(timeout)
+            finally:
+                self.polling = False
         if FL_METRICS and timeout != 0:
             # Waiting time; a non-blocking poll counts with the callbacks.
             mark = fl_coarse_monotonic()
@@ -344,6 +355,24 @@ cdef class LoopCore:
             self.m.ready_max = self.ready.count
         # Phase 5: run what is ready now.
         return self.run_ready()
+
+    cdef bint poll_is_silent(self) noexcept:
+        # A non-blocking poll of the wake-up fd alone (or with the self-pipe,
+        # while no signal handler is installed) can only drain the wake-up
+        # counter: call_soon_threadsafe() has already queued its callback,
+        # and a pending wake-up is drained by the next blocking poll. So a
+        # busy loop without I/O makes no syscall per iteration.
+        cdef int registered = self.poller.registered
+        if registered <= 1:
+            return True
+        if registered != 2 or self.quiet_fd < 0:
+            return False
+        if self.quiet_fd >= PyList_GET_SIZE(self.fd_readers):
+            return False
+        return <object>PyList_GET_ITEM(self.fd_readers, self.quiet_fd) is not None
+
+    def _set_quiet_fd(self, int fd):
+        self.quiet_fd = fd
 
     cdef int dispatch_events(self, int n) except -1:
         cdef Poller poller = self.poller

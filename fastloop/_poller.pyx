@@ -180,8 +180,14 @@ cdef class EpollPoller(Poller):
             ms = <int>ceil(timeout * 1e3)
         # As many slots as registered fds, like selectors.EpollSelector, so one
         # poll reports every ready fd and iterations match the stdlib's.
-        with nogil:
-            n = epoll_wait(self.epfd, self.events, self.ready_capacity, ms)
+        if ms == 0:
+            # A zero timeout never blocks: releasing and re-taking the GIL
+            # would cost more than the syscall and hand the GIL to another
+            # thread once per iteration of a busy loop.
+            n = epoll_wait(self.epfd, self.events, self.ready_capacity, 0)
+        else:
+            with nogil:
+                n = epoll_wait(self.epfd, self.events, self.ready_capacity, ms)
         if n < 0:
             if errno == EINTR:
                 # Run Python signal handlers now (KeyboardInterrupt propagates);

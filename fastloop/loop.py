@@ -80,6 +80,23 @@ class Loop(LoopCore, asyncio.SelectorEventLoop):
         # The stdlib's self-pipe stays: signal.set_wakeup_fd() writes signal
         # numbers into it and _read_from_self() dispatches them.
         self._make_self_pipe()
+        self._set_quiet_fd(_compat.quiet_self_pipe_fd(self))
+
+    def _close_self_pipe(self):
+        self._set_quiet_fd(-1)
+        super()._close_self_pipe()
+
+    def add_signal_handler(self, sig, callback, *args):
+        try:
+            return super().add_signal_handler(sig, callback, *args)
+        finally:
+            self._set_quiet_fd(_compat.quiet_self_pipe_fd(self))
+
+    def remove_signal_handler(self, sig):
+        try:
+            return super().remove_signal_handler(sig)
+        finally:
+            self._set_quiet_fd(_compat.quiet_self_pipe_fd(self))
 
     def _make_socket_transport(self, sock, protocol, waiter=None, *, extra=None, server=None):
         if not native_capable(sock):
