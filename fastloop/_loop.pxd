@@ -59,5 +59,7 @@ cdef class LoopCore:
     cdef int fd_slots(self, int fd) except -1
     cdef object fd_add(self, object fileobj, int flag, object callback, tuple args)
     cdef bint fd_remove(self, object fileobj, int flag) except -1
+    cdef object fd_add_oneshot(self, int fd, int flag, object callback)
+    cdef int fd_rearm_oneshot(self, int fd, int flag) except -1
     cdef int fd_forget(self, int fd, int old_mask) except -1
     cdef int _close_fds(self) except -1

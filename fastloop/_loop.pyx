@@ -595,6 +595,24 @@ cdef class LoopCore:
             (<Handle>previous)._cancel_native(self.debug)
         return handle
 
+    cdef object fd_add_oneshot(self, int fd, int flag, object callback):
+        """fd_add() for a sock_* wait: one-shot kernel interest when the fd has
+        no other registration (see _poller.pyx), plain interest otherwise."""
+        cdef list slots = self.fd_readers if flag == FL_READ else self.fd_writers
+        if fd < PyList_GET_SIZE(slots) and _mask_of(self.fd_readers[fd], self.fd_writers[fd]):
+            return self.fd_add(fd, flag, callback, ())
+        self.check_closed()
+        handle = new_handle(callback, (), self, None, self.debug)
+        self.poller.arm_oneshot(fd, flag)
+        self.fd_slots(fd)
+        self.fd_objects[fd] = fd
+        slots[fd] = handle
+        return handle
+
+    cdef int fd_rearm_oneshot(self, int fd, int flag) except -1:
+        # A waiter whose syscall would still block waits for the next event.
+        return self.poller.rearm_oneshot(fd, flag)
+
     cdef bint fd_remove(self, object fileobj, int flag) except -1:
         cdef int fd, old_mask, new_mask
         cdef list slots = self.fd_readers if flag == FL_READ else self.fd_writers

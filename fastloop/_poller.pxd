@@ -12,6 +12,11 @@ cdef class Poller:
     cdef int registered        # fds with a non-zero interest mask
 
     cdef int control(self, int fd, int old_mask, int new_mask, bint rearm) except -1
+    # One-shot interest for a sock_* wait on an fd with no other interest:
+    # the kernel disables it after one event, so finishing the wait costs no
+    # syscall and the next wait re-enables it with one (see _poller.pyx).
+    cdef int arm_oneshot(self, int fd, int mask) except -1
+    cdef int rearm_oneshot(self, int fd, int mask) except -1
     cdef int poll(self, double timeout) except -1
     cdef int close(self) except -1
     cdef int _reserve(self, int n) except -1

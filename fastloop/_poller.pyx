@@ -6,6 +6,14 @@ another with at most one syscall, and ``Poller.poll(timeout)`` fills
 ``SelectorPoller`` wraps ``selectors.DefaultSelector`` for every other
 platform (and on Linux when ``FASTLOOP_POLLER=selectors``, which is how the
 fallback is tested here). The loop above never knows which one it has.
+
+One-shot registrations (``arm_oneshot``) serve ``sock_*`` waits. A wait
+that ends normally leaves the fd in the epoll set, disabled by the kernel
+after its one event ("parked"), so the next wait on that socket re-enables it
+with one EPOLL_CTL_MOD instead of an ADD and a DEL per wait. A parked
+registration can never report anything, so one left behind by a closed fd
+whose open file lives on elsewhere (dup, fork) stays silent: never a spin,
+never an event for whatever reuses the fd number.
 """
 
 cimport cython
@@ -13,6 +21,7 @@ from cpython.exc cimport PyErr_CheckSignals, PyErr_SetFromErrno
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from libc.errno cimport EEXIST, EINTR, ENOENT, errno
 from libc.math cimport ceil
+from libc.string cimport memset
 
 import os
 import selectors
@@ -25,6 +34,7 @@ cdef extern from "_sys.h" nogil:
         unsigned int events
         epoll_data_t data
     int EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP
+    unsigned int EPOLLONESHOT
     int EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EPOLL_CLOEXEC
     int epoll_create1(int flags)
     int epoll_ctl(int epfd, int op, int fd, epoll_event* event)
@@ -65,6 +75,14 @@ cdef class Poller:
     cdef int control(self, int fd, int old_mask, int new_mask, bint rearm) except -1:
         raise TypeError(f'{type(self).__name__} cannot control fds')
 
+    # Pollers without one-shot interest register level-triggered interest and
+    # keep it until control() removes it: nothing to re-enable.
+    cdef int arm_oneshot(self, int fd, int mask) except -1:
+        return self.control(fd, 0, mask, True)
+
+    cdef int rearm_oneshot(self, int fd, int mask) except -1:
+        return 0
+
     cdef int poll(self, double timeout) except -1:
         raise TypeError(f'{type(self).__name__} cannot poll')
 
@@ -85,17 +103,29 @@ cdef inline unsigned int _epoll_bits(int mask) noexcept nogil:
     return bits
 
 
+# What the kernel holds for an fd beyond what the loop's masks say.
+cdef enum:
+    KS_PLAIN = 0        # level-triggered interest as the masks say (or none)
+    KS_ARMED = 1        # one-shot interest, enabled
+    KS_FIRED = 2        # one-shot interest that reported once: disabled
+    KS_PARKED = 3       # disabled one-shot interest the loop no longer wants
+
+
 @cython.final
 @cython.auto_pickle(False)
 cdef class EpollPoller(Poller):
     cdef int epfd
     cdef epoll_event* events
+    cdef unsigned char* kstate      # per fd, KS_*
+    cdef int kstate_size
 
     def __cinit__(self):
         self.epfd = epoll_create1(EPOLL_CLOEXEC)
         if self.epfd < 0:
             PyErr_SetFromErrno(OSError)
         self.events = NULL
+        self.kstate = NULL
+        self.kstate_size = 0
         self._grow_events(64)
 
     def __dealloc__(self):
@@ -103,6 +133,26 @@ cdef class EpollPoller(Poller):
             close(self.epfd)
             self.epfd = -1
         PyMem_Free(self.events)
+        PyMem_Free(self.kstate)
+
+    cdef inline int state(self, int fd) noexcept:
+        return self.kstate[fd] if fd < self.kstate_size else KS_PLAIN
+
+    cdef int set_state(self, int fd, int state) except -1:
+        cdef int size
+        cdef unsigned char* grown
+        if fd >= self.kstate_size:
+            if state == KS_PLAIN:
+                return 0
+            size = max(fd + 1, self.kstate_size * 2, 64)
+            grown = <unsigned char*>PyMem_Realloc(self.kstate, size)
+            if grown == NULL:
+                raise MemoryError()
+            memset(grown + self.kstate_size, KS_PLAIN, size - self.kstate_size)
+            self.kstate = grown
+            self.kstate_size = size
+        self.kstate[fd] = state
+        return 0
 
     cdef int _grow_events(self, int n) except -1:
         cdef epoll_event* ev = <epoll_event*>PyMem_Realloc(self.events, n * sizeof(epoll_event))
@@ -126,6 +176,9 @@ cdef class EpollPoller(Poller):
         # anew (the old interest belonged to a closed file).
         cdef epoll_event ev
         cdef int rc
+        cdef int state = self.state(fd)
+        if state != KS_PLAIN:
+            return self._control_oneshot(fd, old_mask, new_mask, state)
         if old_mask == new_mask and not rearm:
             return 0
         ev.events = _epoll_bits(new_mask)
@@ -167,8 +220,80 @@ cdef class EpollPoller(Poller):
             PyErr_SetFromErrno(OSError)
         return 0
 
+    cdef int _control_oneshot(self, int fd, int old_mask, int new_mask, int state) except -1:
+        # control() for an fd that has (or had) one-shot interest.
+        cdef epoll_event ev
+        cdef int rc
+        if new_mask == 0:
+            if state == KS_FIRED or state == KS_PARKED:
+                # Disabled by the kernel already: keep it for the next wait.
+                self.set_state(fd, KS_PARKED)
+                return 0
+            # Still enabled (a wait that was cancelled): really remove it.
+            epoll_ctl(self.epfd, EPOLL_CTL_DEL, fd, &ev)
+            self.set_state(fd, KS_PLAIN)
+            self.registered -= 1
+            return 0
+        # Anything else becomes plain level-triggered interest. A parked
+        # registration is still in the set (and counted): modify it, or
+        # register anew if its file was closed meanwhile.
+        ev.events = _epoll_bits(new_mask)
+        ev.data.fd = fd
+        self.set_state(fd, KS_PLAIN)
+        rc = epoll_ctl(self.epfd, EPOLL_CTL_MOD, fd, &ev)
+        if rc < 0 and errno == ENOENT:
+            rc = epoll_ctl(self.epfd, EPOLL_CTL_ADD, fd, &ev)
+            if rc == 0 and old_mask != 0:
+                return 1
+        if rc < 0:
+            if old_mask == 0:
+                # Nobody will fd_forget() it: the parked count goes here.
+                self.registered -= 1
+            PyErr_SetFromErrno(OSError)
+        return 0
+
+    cdef int arm_oneshot(self, int fd, int mask) except -1:
+        # The loop has no interest in fd (old mask 0).
+        cdef epoll_event ev
+        cdef int rc
+        cdef int state = self.state(fd)
+        ev.events = _epoll_bits(mask) | EPOLLONESHOT
+        ev.data.fd = fd
+        if state == KS_PLAIN:
+            rc = epoll_ctl(self.epfd, EPOLL_CTL_ADD, fd, &ev)
+            if rc < 0 and errno == EEXIST:
+                rc = epoll_ctl(self.epfd, EPOLL_CTL_MOD, fd, &ev)
+            if rc < 0:
+                PyErr_SetFromErrno(OSError)
+            self.registered += 1
+            if self.registered > self.ready_capacity:
+                self._grow_events(self.ready_capacity * 2)
+        else:
+            rc = epoll_ctl(self.epfd, EPOLL_CTL_MOD, fd, &ev)
+            if rc < 0 and errno == ENOENT:
+                # The parked registration went with its closed file.
+                rc = epoll_ctl(self.epfd, EPOLL_CTL_ADD, fd, &ev)
+            if rc < 0:
+                self.set_state(fd, KS_PLAIN)
+                self.registered -= 1
+                PyErr_SetFromErrno(OSError)
+        self.set_state(fd, KS_ARMED)
+        return 0
+
+    cdef int rearm_oneshot(self, int fd, int mask) except -1:
+        # A waiter woke up but its syscall would still block: enable again.
+        cdef epoll_event ev
+        if self.state(fd) != KS_FIRED:
+            return 0
+        ev.events = _epoll_bits(mask) | EPOLLONESHOT
+        ev.data.fd = fd
+        if epoll_ctl(self.epfd, EPOLL_CTL_MOD, fd, &ev) < 0:
+            PyErr_SetFromErrno(OSError)
+        self.set_state(fd, KS_ARMED)
+        return 0
+
     cdef int poll(self, double timeout) except -1:
-        cdef int ms, n, i
+        cdef int ms, n, i, fd
         cdef unsigned int bits
         cdef int mask
         if timeout < 0:
@@ -204,7 +329,10 @@ cdef class EpollPoller(Poller):
                 mask |= FL_WRITE
             if bits & ~EPOLLOUT:
                 mask |= FL_READ
-            self.ready_fds[i] = self.events[i].data.fd
+            fd = self.events[i].data.fd
+            if fd < self.kstate_size and self.kstate[fd] == KS_ARMED:
+                self.kstate[fd] = KS_FIRED
+            self.ready_fds[i] = fd
             self.ready_masks[i] = mask
         return n
 

@@ -267,18 +267,18 @@ cdef class _Waiter:
             if self.op == OP_RECV:
                 result = _recv(sock, self.arg)
                 if result is WOULD_BLOCK:
-                    return
+                    return self._keep_waiting()
             elif self.op == OP_RECV_INTO:
                 result = _recv_into(sock, self.arg)
                 if result is WOULD_BLOCK:
-                    return
+                    return self._keep_waiting()
             elif self.op == OP_SENDALL:
                 sent = _send(sock, self.arg[self.pos:])
                 if sent is WOULD_BLOCK:
-                    return
+                    return self._keep_waiting()
                 self.pos += sent
                 if self.pos != len(self.arg):
-                    return      # partly sent: wait for room for the rest
+                    return self._keep_waiting()     # partly sent: room for the rest
             elif self.op == OP_ACCEPT:
                 conn, address = sock.accept()
                 conn.setblocking(False)
@@ -294,7 +294,7 @@ cdef class _Waiter:
             else:   # OP_SENDTO
                 result = sock.sendto(self.arg, 0, self.arg2)
         except (BlockingIOError, InterruptedError):
-            return      # not ready after all: keep waiting
+            return self._keep_waiting()     # not ready after all
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
@@ -302,6 +302,11 @@ cdef class _Waiter:
         else:
             fut.set_result(result)
         self._finish()
+
+    cdef object _keep_waiting(self):
+        # A one-shot registration is disabled after the event that ran us.
+        self.loop.fd_rearm_oneshot(self.fd, self.flag)
+        return None
 
     cdef int _finish(self) except -1:
         # Only a registered (not cancelled) handle runs, so the fd's current
@@ -336,7 +341,7 @@ cdef _Waiter _wait(LoopCore loop, object sock, int op, object arg, object arg2,
 
 
 cdef inline Handle _register(_Waiter waiter):
-    return <Handle>waiter.loop.fd_add(waiter.fd, waiter.flag, waiter, ())
+    return <Handle>waiter.loop.fd_add_oneshot(waiter.fd, waiter.flag, waiter)
 
 
 cdef inline int _unregister(LoopCore loop, Handle handle, int fd, int flag) except -1:

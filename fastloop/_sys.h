@@ -33,6 +33,7 @@ struct epoll_event { uint32_t events; union { int fd; uint64_t u64; } data; };
 #define EPOLLOUT 0x004
 #define EPOLLERR 0x008
 #define EPOLLHUP 0x010
+#define EPOLLONESHOT (1u << 30)
 #define EPOLL_CTL_ADD 1
 #define EPOLL_CTL_DEL 2
 #define EPOLL_CTL_MOD 3
