@@ -6,7 +6,8 @@ bench/loadgen.c at 1 byte, 1 KiB and 1 MiB messages; the load generator
 compares every echoed byte with what it sent. The HTTP mode (and the C
 server's) runs against loadgen --http, which compares every response with the
 fixed one byte for byte; small Python servers that answer wrongly show the
-load generator notices. No assertion here is about speed. Needs a C
+load generator notices. bench/echo.py's argument lists are checked through
+--plan, which runs nothing. No assertion here is about speed. Needs a C
 compiler (skipped otherwise).
 """
 
@@ -288,3 +289,40 @@ def test_loadgen_http_catches_a_wrong_response(binaries, wrong):
     assert "MISMATCH" in result.stderr and says in result.stderr
     assert stats["mismatch"] is True
 
+
+# ----------------------------------------------------------- echo.py's options
+
+
+def plan(*args: str) -> dict:
+    out = subprocess.run([sys.executable, str(BENCH / "echo.py"), "--plan", *args],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_echo_py_default_matrix():
+    p = plan()
+    rows = {tuple(r) for r in p["rows"]}
+    echo = {(m, s, c) for m in servers.ECHO_MODES for s in (1024, 10240, 102400)
+            for c in (10, 100)}
+    assert rows == echo | {("http", None, 10), ("http", None, 100)}
+    assert p["rounds"] >= 3 and p["duration"] >= 2
+    assert p["servers"] == len(servers.LOOPS) + 1  # and the C server
+    assert p["runs"] == len(rows) * p["servers"] * p["rounds"]
+
+
+def test_echo_py_quick_with_lists():
+    p = plan("--quick", "--connections", "10,100", "--sizes", "1,1024",
+             "--modes", "protocol,http", "--loops", "fastloop,asyncio", "--no-c-server")
+    assert p["rows"] == [["protocol", 1, 10], ["protocol", 1024, 10], ["http", None, 10],
+                         ["protocol", 1, 100], ["protocol", 1024, 100], ["http", None, 100]]
+    assert (p["rounds"], p["duration"], p["servers"]) == (1, 0.5, 2)
+
+
+@pytest.mark.parametrize("bad", [["--connections", "10,x"], ["--connections", "0"],
+                                 ["--sizes", ""], ["--modes", "protocol,nope"],
+                                 ["--loops", "fastloop,tokio"]])
+def test_echo_py_rejects_bad_lists(bad):
+    out = subprocess.run([sys.executable, str(BENCH / "echo.py"), "--plan", *bad],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "error" in out.stderr, out
