@@ -207,10 +207,6 @@ class Run:
                 + (f"; load generator: {_tail(loadgen_err)}" if loadgen_err else "")}
 
 
-def _minutes(seconds: float) -> str:
-    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
-
-
 def _summary(result: dict, mode: str) -> str:
     if result["status"] != "ok":
         return f"{result['status'].upper()}: {result['error']}"
@@ -351,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     servers = len(loops) + bool(c_server)
     print(f"{args.rounds} rounds × {len(rows)} rows × {servers} servers, runs of "
           f"{args.duration + args.warmup:g} s; loops: {', '.join(loops)}; "
-          f"about {_minutes(matrix.estimate_s(args, servers))}", flush=True)
+          f"about {report.duration(matrix.estimate_s(args, servers))}", flush=True)
     started = time.monotonic()
     for rnd in range(args.rounds):
         for row in rows:

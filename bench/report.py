@@ -48,6 +48,10 @@ def _percent(value: float | None, base: float | None) -> str:
     return f"{100 * value / base:.0f}%"
 
 
+def duration(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
 def _loop_rank(row: dict) -> int:
     name = row["loop"]
     return LOOP_ORDER.index(name) if name in LOOP_ORDER else len(LOOP_ORDER)
@@ -148,7 +152,7 @@ def echo_markdown(data: dict) -> str:
         + f". {machine.get('cpu', '')} ({machine.get('cpus', '?')} CPUs), "
         f"load average {machine.get('loadavg_before', '?')} before, "
         f"{machine.get('loadavg_after', '?')} after"
-        + (f"; {data['elapsed_s'] / 60:.0f} min in all" if data.get("elapsed_s") else "")
+        + (f"; {duration(data['elapsed_s'])} in all" if data.get("elapsed_s") else "")
         + ".",
         "",
         "×asyncio and ×best other compare messages (requests) per second, higher is "
