@@ -78,6 +78,10 @@ conformance: build
 
 # Benchmarks (opt-in): fastloop side by side with asyncio, uvloop and rloop,
 # installed into their own venv so .venv stays free of other loops.
+# make bench (~21 min): the micro benchmarks, then the echo and HTTP matrix
+# (bench/echo.py: 4 echo server styles x 1/10/100 KiB x 10/100 connections,
+# plus HTTP at 10/100 connections; 3 rounds of 2.5 s), then bench/report.py.
+# Timings and options: bench/README.md.
 BENCH_VENV ?= .venv-bench
 $(BENCH_VENV)/.installed: requirements-bench.txt
 	$(PYTHON) -m venv $(BENCH_VENV)
@@ -101,10 +105,13 @@ bench: build $(BENCH_VENV)/.installed
 stress: build
 	FASTLOOP_STRESS=full $(PY) -m pytest -q -p no:cacheprovider --timeout=3600 tests/stress
 
-# Echo benchmark alone (make bench runs it too, then bench/report.py):
+# Echo and HTTP matrix alone (make bench runs it too, then bench/report.py):
 # fastloop, asyncio, uvloop, rloop and a C epoll server, pinned to CPUs 0/1,
 # driven by the C load generator in bench/loadgen.c (built into build/bench/).
-# BENCH_ECHO_ARGS passes options through, e.g. BENCH_ECHO_ARGS=--quick.
+# BENCH_ECHO_ARGS passes options through, e.g. BENCH_ECHO_ARGS=--quick (a
+# ~1.5 min smoke run) or BENCH_ECHO_ARGS="--modes http --connections 100";
+# `.venv-bench/bin/python bench/echo.py --plan [options]` shows the rows and
+# the estimated time without running anything.
 BENCH_ECHO_ARGS ?=
 .PHONY: bench-echo
 bench-echo: build $(BENCH_VENV)/.installed

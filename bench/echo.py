@@ -1,17 +1,21 @@
-"""Echo benchmark: fastloop, asyncio, uvloop and rloop side by side, and a C server.
+"""Echo and HTTP benchmark: fastloop, asyncio, uvloop and rloop side by side, and a C server.
 
-    python bench/echo.py [--rounds 3] [--duration 3] [--quick]
-                         [--loops asyncio,fastloop,uvloop,rloop] [--modes protocol,streams,sockets]
-                         [--sizes 1024,102400] [--connections 10]
+    python bench/echo.py [--rounds 3] [--duration 2.5] [--quick] [--plan]
+                         [--loops asyncio,fastloop,uvloop,rloop]
+                         [--modes protocol,buffered,streams,sockets,http]
+                         [--sizes 1024,10240,102400] [--connections 10,100]
 
-For every row (message size, server mode) and every round, each loop in turn
-(the order rotates from round to round, so machine noise hits all alike)
-serves bench/servers.py pinned to one CPU while the C load generator
-(bench/loadgen.c: N connections, pipelining 1, every echoed byte verified) runs
-pinned to another. The C epoll server (bench/echo_server.c), the physical
-limit, takes its turn in every row's group too. Each run also reads the server
-process's utime+stime from /proc/<pid>/stat before and after, giving CPU µs
-per message. Reported: medians over the rounds.
+Rows: every echo mode × message size × connection count, and the HTTP mode
+(a fixed plaintext response; no size) × connection count. For every row and
+every round, each loop in turn (the order rotates from round to round, so
+machine noise hits all alike) serves bench/servers.py pinned to one CPU while
+the C load generator (bench/loadgen.c: N connections, pipelining 1, every byte
+of every reply verified) runs pinned to another. The C epoll server
+(bench/echo_server.c), the physical limit, takes its turn in every row's group
+too. Each run also reads the server process's utime+stime from
+/proc/<pid>/stat before and after, giving CPU µs per message (per request for
+HTTP). Reported: medians over the rounds. --plan prints the rows and the
+estimated duration as JSON and runs nothing.
 
 Writes bench/results/<date>-py<ver>.json, .md (also printed) and .png. A loop
 that is not installed is skipped; a mode a loop cannot run (the server exits
@@ -40,8 +44,9 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 import cbuild  # noqa: E402
+import matrix  # noqa: E402
 import report  # noqa: E402
-from servers import EXIT_UNSUPPORTED, LOOPS  # noqa: E402
+from servers import EXIT_UNSUPPORTED, LOOPS, MODES  # noqa: E402
 
 HOST = "127.0.0.1"
 C_SERVER = report.C_SERVER
@@ -118,8 +123,9 @@ def version(loop: str) -> str:
 class Run:
     """One server process and one load generator run against it."""
 
-    def __init__(self, args, loadgen: Path, server_cmd: list[str], size: int) -> None:
-        self.args, self.loadgen, self.server_cmd, self.size = args, loadgen, server_cmd, size
+    def __init__(self, args, loadgen: Path, server_cmd: list[str], row: tuple) -> None:
+        self.args, self.loadgen, self.server_cmd = args, loadgen, server_cmd
+        self.mode, self.size, self.connections = row
 
     def __call__(self) -> dict:
         args = self.args
@@ -152,8 +158,9 @@ class Run:
         except OSError:
             return self._server_failed(server, err, "exited at start")
         children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cmd = [str(self.loadgen), HOST, line, str(args.connections), str(self.size),
-               str(args.duration), str(args.warmup)]
+        cmd = [str(self.loadgen)] + (["--http"] if self.mode == "http" else []) + [
+            HOST, line, str(self.connections), str(self.size or 0), str(args.duration),
+            str(args.warmup)]
         try:
             lg = subprocess.run(
                 cmd, capture_output=True, text=True,
@@ -200,6 +207,14 @@ class Run:
                 + (f"; load generator: {_tail(loadgen_err)}" if loadgen_err else "")}
 
 
+def _summary(result: dict, mode: str) -> str:
+    if result["status"] != "ok":
+        return f"{result['status'].upper()}: {result['error']}"
+    unit = "req" if mode == "http" else "msg"
+    return (f"{result['msgs_per_s']:>10,.0f} {unit}s/s  p50 {result['p50_us']:>7.0f} µs  "
+            f"p99 {result['p99_us']:>7.0f} µs  CPU {result['cpu_us_per_msg']:>6.1f} µs/{unit}")
+
+
 def _tail(text: str, lines: int = 3) -> str:
     return " | ".join(text.strip().splitlines()[-lines:])
 
@@ -213,13 +228,14 @@ def _server_note(err) -> str:
 def median_rows(runs: list[dict]) -> list[dict]:
     groups: dict[tuple, list[dict]] = {}
     for r in runs:
-        groups.setdefault((r["size"], r["mode"], r["loop"]), []).append(r)
+        groups.setdefault((r["mode"], r["size"], r["connections"], r["loop"]), []).append(r)
     rows = []
-    for (size, mode, loop), rs in groups.items():
+    for (mode, size, connections, loop), rs in groups.items():
         ok = [r for r in rs if r["status"] == "ok"]
         bad = [r for r in rs if r["status"] != "ok"]
-        row = {"size": size, "mode": mode, "loop": loop, "rounds_ok": len(ok),
-               "rounds": len(rs), "status": bad[0]["status"] if bad else "ok"}
+        row = {"mode": mode, "size": size, "connections": connections, "loop": loop,
+               "rounds_ok": len(ok), "rounds": len(rs),
+               "status": bad[0]["status"] if bad else "ok"}
         if bad:
             row["error"] = bad[0]["error"] + (f" ({len(bad)} of {len(rs)} rounds)"
                                               if len(rs) > 1 else "")
@@ -239,16 +255,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split("\n\n", 2)[2],
     )
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=float, default=3.0, help="measured seconds per run")
-    parser.add_argument("--warmup", type=float, default=0.5, help="unmeasured seconds first")
+    parser.add_argument("--rounds", type=int, default=3, help="median of this many (default 3)")
+    parser.add_argument("--duration", type=float, default=2.5,
+                        help="measured seconds per run (default 2.5)")
+    parser.add_argument("--warmup", type=float, default=0.5,
+                        help="unmeasured seconds first (default 0.5)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 1 round of 0.5 s, 0.1 s warmup")
-    parser.add_argument("--loops", default=",".join(LOOPS))
-    parser.add_argument("--modes", default="protocol,streams,sockets",
-                        help="any of protocol,buffered,streams,sockets")
-    parser.add_argument("--sizes", default="1024,102400", help="message sizes in bytes")
-    parser.add_argument("--connections", type=int, default=10)
+    parser.add_argument("--plan", action="store_true",
+                        help="print the rows and the estimated duration (JSON), run nothing")
+    parser.add_argument("--loops", type=matrix.name_list(LOOPS), default=list(LOOPS))
+    parser.add_argument("--modes", type=matrix.name_list(MODES), default=list(MODES),
+                        help="any of " + ",".join(MODES) + " (default: all)")
+    parser.add_argument("--sizes", type=matrix.int_list, default=[1024, 10240, 102400],
+                        help="echo message sizes in bytes (default 1024,10240,102400)")
+    parser.add_argument("--connections", type=matrix.int_list, default=[10, 100],
+                        help="connection counts, each a row of its own (default 10,100)")
     parser.add_argument("--no-c-server", dest="c_server", action="store_false",
                         help="leave out the C epoll server rows")
     parser.add_argument("--server-cpu", type=int, default=0)
@@ -266,20 +288,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--nice below 0 needs root")
     if args.quick:
         args.rounds, args.duration, args.warmup = 1, 0.5, 0.1
-    args.sizes = [int(s) for s in args.sizes.split(",")]
-    args.modes = args.modes.split(",")
-    args.loops = args.loops.split(",")
-    for mode in args.modes:
-        if mode not in ("protocol", "buffered", "streams", "sockets"):
-            parser.error(f"unknown mode {mode!r}")
-    for loop in args.loops:
-        if loop not in LOOPS:
-            parser.error(f"unknown loop {loop!r}")
+    if args.rounds < 1 or args.duration <= 0 or args.warmup < 0:
+        parser.error("need --rounds >= 1, --duration > 0, --warmup >= 0")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.plan:
+        print(json.dumps(matrix.plan(args)))
+        return 0
     try:
         loadgen = cbuild.build("loadgen")
         c_server = cbuild.build("echo_server") if args.c_server else None
@@ -323,38 +341,33 @@ def main(argv: list[str] | None = None) -> int:
     }
 
     # The C server runs in every row's group (and is recorded under that row's
-    # mode, though it is the same server), so each row's "% of C" compares runs
-    # made within seconds of each other.
-    jobs_per_round = len(args.sizes) * len(args.modes) * (len(loops) + bool(c_server))
-    print(f"{args.rounds} rounds × {jobs_per_round} runs of "
-          f"{args.duration + args.warmup:g} s; loops: {', '.join(loops)}", flush=True)
+    # mode, though it is the same echo server in every echo row), so each
+    # row's "% of C" compares runs made within seconds of each other.
+    rows = matrix.rows(args)
+    servers = len(loops) + bool(c_server)
+    print(f"{args.rounds} rounds × {len(rows)} rows × {servers} servers, runs of "
+          f"{args.duration + args.warmup:g} s; loops: {', '.join(loops)}; "
+          f"about {report.duration(matrix.estimate_s(args, servers))}", flush=True)
     started = time.monotonic()
     for rnd in range(args.rounds):
-        for size in args.sizes:
-            jobs = []
-            for mode in args.modes:
-                group = []
-                for loop in loops:
-                    cmd = [sys.executable, str(BENCH / "servers.py"), "--loop", loop,
-                           "--mode", mode, "--host", HOST, "--port", "0",
-                           "--lifetime", str(args.duration + args.warmup + 120)]
-                    group.append((loop, mode, cmd))
-                if c_server:
-                    group.append((C_SERVER, mode, [str(c_server), HOST, "0"]))
-                shift = rnd % len(group) if group else 0  # rotate the order per round
-                jobs += group[shift:] + group[:shift]
-            for loop, mode, cmd in jobs:
-                result = Run(args, loadgen, cmd, size)()
-                result.update(size=size, mode=mode, loop=loop, round=rnd)
+        for row in rows:
+            mode, size, connections = row
+            group = []
+            for loop in loops:
+                group.append((loop, [sys.executable, str(BENCH / "servers.py"), "--loop", loop,
+                                     "--mode", mode, "--host", HOST, "--port", "0",
+                                     "--lifetime", str(args.duration + args.warmup + 120)]))
+            if c_server:
+                group.append((C_SERVER, [str(c_server)] + (["--http"] if mode == "http" else [])
+                              + [HOST, "0"]))
+            shift = rnd % len(group) if group else 0  # rotate the order per round
+            for loop, cmd in group[shift:] + group[:shift]:
+                result = Run(args, loadgen, cmd, row)()
+                result.update(mode=mode, size=size, connections=connections, loop=loop,
+                              round=rnd)
                 data["runs"].append(result)
-                if result["status"] == "ok":
-                    line = (f"{result['msgs_per_s']:>10,.0f} msgs/s"
-                            f"  p50 {result['p50_us']:>7.0f} µs  p99 {result['p99_us']:>7.0f} µs  "
-                            f"CPU {result['cpu_us_per_msg']:>6.1f} µs/msg")
-                else:
-                    line = f"{result['status'].upper()}: {result['error']}"
-                print(f"[{rnd + 1}/{args.rounds}] {report.human_size(size):>7} {mode:<8} "
-                      f"{loop:<15} {line}", flush=True)
+                print(f"[{rnd + 1}/{args.rounds}] {report.row_label(mode, size, connections)}"
+                      f"  {loop:<15} {_summary(result, mode)}", flush=True)
 
     data["machine"]["loadavg_after"] = loadavg()
     data["elapsed_s"] = round(time.monotonic() - started, 1)

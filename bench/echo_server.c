@@ -1,10 +1,14 @@
-/* The physical limit for the echo benchmark: a single-threaded epoll echo
- * server in plain C, one read buffer per connection, no allocation per
- * message. Every row of the echo table is also shown as a percentage of it.
+/* The physical limit for the echo and HTTP benchmarks: a single-threaded
+ * epoll server in plain C, one read buffer per connection, no allocation per
+ * message. Every row of the benchmark tables is also shown as a percentage
+ * of it.
  *
- *   echo_server [HOST [PORT]]     (default 127.0.0.1 0)
+ *   echo_server [--http] [HOST [PORT]]     (default 127.0.0.1 0)
  *
- * Prints the port it listens on (one line), then serves until killed.
+ * Prints the port it listens on (one line), then serves until killed. With
+ * --http it is an HTTP/1.1 keep-alive server instead of an echo server: every
+ * request head (up to its blank line; GET only, no body) gets the same fixed
+ * response as bench/servers.py --mode http, pipelined requests in order.
  * Build: gcc -O2 -o echo_server echo_server.c
  */
 #define _GNU_SOURCE
@@ -23,14 +27,30 @@
 
 #define BUF_SIZE (256 * 1024)
 #define MAX_EVENTS 64
+#define IN_SIZE (8 * 1024)    /* --http: the longest request head accepted */
+
+#define HTTP_RESPONSE                                                       \
+    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n" \
+    "\r\nHello, World!"
+#define RESPONSE_LEN (sizeof HTTP_RESPONSE - 1)
+#define BAD_REQUEST "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
+/* The answers to every request a full input buffer can hold (each head is at
+ * least its 4-byte blank line) fit in the output buffer, so one read is
+ * always answered in full and nothing is left to parse later. */
+_Static_assert(IN_SIZE / 4 * RESPONSE_LEN + sizeof BAD_REQUEST <= BUF_SIZE,
+               "output buffer too small");
 
 struct conn {
     int fd;
-    size_t len, off;          /* bytes read but not yet echoed: buf[off:len] */
+    size_t len, off;          /* bytes not yet sent: buf[off:len] */
     unsigned char buf[BUF_SIZE];
+    size_t in_len;            /* --http: a partial request head, in[0:in_len] */
+    unsigned char in[IN_SIZE];
 };
 
 static int epfd;
+static int http;
 
 static void die(const char *what)
 {
@@ -71,10 +91,39 @@ static int flush(struct conn *c)
     return 0;
 }
 
+static int bad_request(struct conn *c)
+{
+    memcpy(c->buf + c->len, BAD_REQUEST, sizeof BAD_REQUEST - 1);
+    c->len += sizeof BAD_REQUEST - 1;
+    return -1;
+}
+
+/* Queue the response to every complete request head in c->in and keep a
+ * partial one for the next read; a request this server does not take (not a
+ * GET, or a head longer than IN_SIZE) queues a 400 and returns -1. */
+static int answer_http(struct conn *c)
+{
+    size_t start = 0;
+    unsigned char *end;
+    c->len = c->off = 0;
+    while ((end = memmem(c->in + start, c->in_len - start, "\r\n\r\n", 4)) != NULL) {
+        if (memcmp(c->in + start, "GET ", 4) != 0)
+            return bad_request(c);
+        memcpy(c->buf + c->len, HTTP_RESPONSE, RESPONSE_LEN);
+        c->len += RESPONSE_LEN;
+        start = (size_t)(end - c->in) + 4;
+    }
+    memmove(c->in, c->in + start, c->in_len - start);
+    c->in_len -= start;
+    return c->in_len == IN_SIZE ? bad_request(c) : 0;
+}
+
 static void on_readable(struct conn *c)
 {
     for (;;) {
-        ssize_t n = recv(c->fd, c->buf, BUF_SIZE, 0);
+        unsigned char *into = http ? c->in + c->in_len : c->buf;
+        size_t room = http ? IN_SIZE - c->in_len : BUF_SIZE;
+        ssize_t n = recv(c->fd, into, room, 0);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -83,8 +132,17 @@ static void on_readable(struct conn *c)
             drop(c);
             return;
         }
-        c->len = (size_t)n;
-        c->off = 0;
+        if (!http) {
+            c->len = (size_t)n;
+            c->off = 0;
+        } else {
+            c->in_len += (size_t)n;
+            if (answer_http(c) < 0) {
+                flush(c); /* best effort: the connection goes whatever it sends */
+                drop(c);
+                return;
+            }
+        }
         int rc = flush(c);
         if (rc < 0) {
             drop(c);
@@ -94,7 +152,7 @@ static void on_readable(struct conn *c)
             watch(c, EPOLL_CTL_MOD, EPOLLOUT);
             return;
         }
-        if ((size_t)n < BUF_SIZE) /* drained the socket: back to epoll */
+        if ((size_t)n < room)     /* drained the socket: back to epoll */
             return;
     }
 }
@@ -110,6 +168,11 @@ static void on_writable(struct conn *c)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "--http") == 0) {
+        http = 1;
+        argv++;
+        argc--;
+    }
     const char *host = argc > 1 ? argv[1] : "127.0.0.1";
     const char *port = argc > 2 ? argv[2] : "0";
     signal(SIGPIPE, SIG_IGN);
@@ -164,7 +227,7 @@ int main(int argc, char **argv)
                     if (!nc)
                         die("malloc");
                     nc->fd = fd;
-                    nc->len = nc->off = 0;
+                    nc->len = nc->off = nc->in_len = 0;
                     watch(nc, EPOLL_CTL_ADD, EPOLLIN);
                 }
                 continue;

@@ -1,7 +1,8 @@
-/* Echo load generator: N connections over epoll, one fixed-size message in
- * flight per connection (pipelining 1), every echoed byte verified.
+/* Load generator for the echo and HTTP benchmarks: N connections over epoll,
+ * one message in flight per connection (pipelining 1), every byte of every
+ * reply verified.
  *
- *   loadgen HOST PORT CONNECTIONS SIZE DURATION WARMUP [MESSAGES]
+ *   loadgen [--http] HOST PORT CONNECTIONS SIZE DURATION WARMUP [MESSAGES]
  *
  * Runs WARMUP seconds unmeasured, then DURATION seconds measured, and prints
  * one JSON object on stdout:
@@ -18,6 +19,13 @@
  * first). Message m of connection c is the slice at offset (m * 97) % 251 of
  * a pseudo-random pattern seeded by c, so a byte echoed to the wrong
  * connection, twice, late or out of order does not match.
+ *
+ * With --http each message is a fixed HTTP/1.1 keep-alive GET and its reply
+ * must be exactly HTTP_RESPONSE below (the response of bench/servers.py
+ * --mode http and echo_server --http); SIZE is ignored (pass 0) and the
+ * figures count requests. In both modes a reply that brings bytes beyond the
+ * message in flight is a mismatch too: with one message in flight a correct
+ * server has nothing more to send.
  *
  * Exit status: 0 ok, 1 connection errors (reset, early EOF), 2 an echoed byte
  * differs from what was sent, 3 MESSAGES not reached in time, 64 bad usage.
@@ -44,19 +52,27 @@
 #define RBUF_SIZE (256 * 1024)
 #define MAX_EVENTS 64
 
+/* No Date header: the reply must be the same bytes every time to be verified. */
+#define HTTP_RESPONSE                                                       \
+    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n" \
+    "\r\nHello, World!"
+
 struct conn {
     int fd;
     int id;
     int dead;
     int want_out;             /* EPOLLOUT armed: the message is not all sent */
-    unsigned char *pattern;   /* size + PAT_SPAN pseudo-random bytes */
-    const unsigned char *cur; /* the message in flight: pattern + offset */
+    unsigned char *pattern;   /* echo: size + PAT_SPAN pseudo-random bytes */
+    const unsigned char *cur; /* the message in flight (echo: pattern + offset) */
+    const unsigned char *expect; /* the reply it must get back */
     size_t sent, recvd;
     uint64_t msg;             /* index of the message in flight */
     uint64_t t_start;         /* when its first byte was sent, ns */
 };
 
-static size_t size;
+static size_t send_len, recv_len; /* message and reply lengths */
+static int http;
+static unsigned char *http_request;
 static int epfd;
 static uint64_t errors;
 static int alive;
@@ -100,7 +116,7 @@ static void kill_conn(struct conn *c, const char *why, int err)
     if (c->dead)
         return;
     fprintf(stderr, "loadgen: connection %d, message %llu (%zu/%zu bytes back): %s%s%s\n",
-            c->id, (unsigned long long)c->msg, c->recvd, size, why,
+            c->id, (unsigned long long)c->msg, c->recvd, recv_len, why,
             err ? ": " : "", err ? strerror(err) : "");
     errors++;
     alive--;
@@ -112,8 +128,8 @@ static void kill_conn(struct conn *c, const char *why, int err)
 /* Send what the socket takes of the message in flight. */
 static void pump_send(struct conn *c)
 {
-    while (c->sent < size) {
-        ssize_t n = send(c->fd, c->cur + c->sent, size - c->sent, MSG_NOSIGNAL);
+    while (c->sent < send_len) {
+        ssize_t n = send(c->fd, c->cur + c->sent, send_len - c->sent, MSG_NOSIGNAL);
         if (n > 0) {
             c->sent += (size_t)n;
         } else if (n < 0 && errno == EINTR) {
@@ -131,7 +147,12 @@ static void pump_send(struct conn *c)
 
 static void start_message(struct conn *c)
 {
-    c->cur = c->pattern + (c->msg * PAT_STRIDE) % PAT_SPAN;
+    if (http) {
+        c->cur = http_request;
+        c->expect = (const unsigned char *)HTTP_RESPONSE;
+    } else {
+        c->cur = c->expect = c->pattern + (c->msg * PAT_STRIDE) % PAT_SPAN;
+    }
     c->sent = c->recvd = 0;
     c->t_start = now_ns();
     pump_send(c);
@@ -182,21 +203,46 @@ static int connect_to(const char *host, const char *port)
     return fd;
 }
 
+static unsigned char *make_request(const char *host, const char *port, size_t *len)
+{
+    const char *fmt = "GET /plaintext HTTP/1.1\r\nHost: %s:%s\r\n"
+                      "Connection: keep-alive\r\n\r\n";
+    int n = snprintf(NULL, 0, fmt, host, port);
+    unsigned char *req = malloc((size_t)n + 1);
+    if (!req)
+        die("malloc");
+    snprintf((char *)req, (size_t)n + 1, fmt, host, port);
+    *len = (size_t)n;
+    return req;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "--http") == 0) {
+        http = 1;
+        argv++;
+        argc--;
+    }
     if (argc < 7 || argc > 8) {
-        fprintf(stderr, "usage: %s HOST PORT CONNECTIONS SIZE DURATION WARMUP [MESSAGES]\n",
-                argv[0]);
+        fprintf(stderr,
+                "usage: loadgen [--http] HOST PORT CONNECTIONS SIZE DURATION WARMUP [MESSAGES]\n");
         return 64;
     }
     const char *host = argv[1], *port = argv[2];
     int nconn = atoi(argv[3]);
-    size = (size_t)strtoull(argv[4], NULL, 10);
+    size_t size = (size_t)strtoull(argv[4], NULL, 10);
     double duration = atof(argv[5]), warmup = atof(argv[6]);
     uint64_t want = argc == 8 ? strtoull(argv[7], NULL, 10) : 0;
-    if (nconn < 1 || size < 1 || duration <= 0 || warmup < 0) {
-        fprintf(stderr, "loadgen: need CONNECTIONS >= 1, SIZE >= 1, DURATION > 0, WARMUP >= 0\n");
+    if (nconn < 1 || (!http && size < 1) || duration <= 0 || warmup < 0) {
+        fprintf(stderr, "loadgen: need CONNECTIONS >= 1, SIZE >= 1 (unless --http), "
+                        "DURATION > 0, WARMUP >= 0\n");
         return 64;
+    }
+    if (http) {
+        http_request = make_request(host, port, &send_len);
+        recv_len = sizeof HTTP_RESPONSE - 1;
+    } else {
+        send_len = recv_len = size;
     }
     signal(SIGPIPE, SIG_IGN);
 
@@ -213,10 +259,12 @@ int main(int argc, char **argv)
     for (int i = 0; i < nconn; i++) {
         struct conn *c = &conns[i];
         c->id = i;
-        c->pattern = malloc(size + PAT_SPAN);
-        if (!c->pattern)
-            die("malloc");
-        fill_pattern(c->pattern, size + PAT_SPAN, (uint64_t)i + 1);
+        if (!http) {
+            c->pattern = malloc(size + PAT_SPAN);
+            if (!c->pattern)
+                die("malloc");
+            fill_pattern(c->pattern, size + PAT_SPAN, (uint64_t)i + 1);
+        }
         c->fd = connect_to(host, port);
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
         if (epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0)
@@ -253,8 +301,9 @@ int main(int argc, char **argv)
                 pump_send(c);
             if (c->dead || !(events[e].events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
                 continue;
-            size_t left = size - c->recvd;
-            ssize_t n = recv(c->fd, rbuf, left < RBUF_SIZE ? left : RBUF_SIZE, 0);
+            /* Read more than the reply's rest on purpose: surplus bytes are an error. */
+            size_t left = recv_len - c->recvd;
+            ssize_t n = recv(c->fd, rbuf, RBUF_SIZE, 0);
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
                 continue;
             if (n <= 0) {
@@ -262,21 +311,31 @@ int main(int argc, char **argv)
                           n < 0 ? errno : 0);
                 continue;
             }
-            if (memcmp(rbuf, c->cur + c->recvd, (size_t)n) != 0) {
+            size_t take = (size_t)n < left ? (size_t)n : left;
+            if (memcmp(rbuf, c->expect + c->recvd, take) != 0) {
                 size_t i = 0;
-                while (rbuf[i] == c->cur[c->recvd + i])
+                while (rbuf[i] == c->expect[c->recvd + i])
                     i++;
                 fprintf(stderr,
                         "loadgen: MISMATCH on connection %d, message %llu, byte %zu of %zu: "
-                        "got 0x%02x, sent 0x%02x\n",
-                        c->id, (unsigned long long)c->msg, c->recvd + i, size, rbuf[i],
-                        c->cur[c->recvd + i]);
+                        "got 0x%02x, expected 0x%02x\n",
+                        c->id, (unsigned long long)c->msg, c->recvd + i, recv_len, rbuf[i],
+                        c->expect[c->recvd + i]);
+                mismatch = 1;
+                stopping = 1;
+                break;
+            }
+            if ((size_t)n > left) {
+                fprintf(stderr,
+                        "loadgen: MISMATCH on connection %d, message %llu: %zu bytes more than "
+                        "the %zu-byte reply\n",
+                        c->id, (unsigned long long)c->msg, (size_t)n - left, recv_len);
                 mismatch = 1;
                 stopping = 1;
                 break;
             }
             c->recvd += (size_t)n;
-            if (c->recvd < size)
+            if (c->recvd < recv_len)
                 continue;
             /* A whole message is back. */
             uint64_t t = now_ns();
@@ -304,10 +363,11 @@ int main(int argc, char **argv)
     uint64_t window_start = measure_start < t_stop ? measure_start : t_stop;
     double seconds = (double)(t_stop - window_start) / 1e9;
     qsort(lat, lat_n, sizeof *lat, cmp_u64);
-    printf("{\"connections\": %d, \"size\": %zu, \"messages\": %llu, \"messages_total\": %llu, "
+    printf("{\"mode\": \"%s\", \"connections\": %d, \"size\": %zu, \"request_bytes\": %zu, "
+           "\"messages\": %llu, \"messages_total\": %llu, "
            "\"seconds\": %.6f, \"msgs_per_s\": %.1f, \"p50_us\": %.1f, \"p99_us\": %.1f, "
            "\"max_us\": %.1f, \"errors\": %llu, \"mismatch\": %s}\n",
-           nconn, size, (unsigned long long)measured, (unsigned long long)total, seconds,
+           http ? "http" : "echo", nconn, recv_len, send_len, (unsigned long long)measured, (unsigned long long)total, seconds,
            seconds > 0 ? (double)measured / seconds : 0.0, percentile_us(lat, lat_n, 0.50),
            percentile_us(lat, lat_n, 0.99), lat_n ? (double)lat[lat_n - 1] / 1000.0 : 0.0,
            (unsigned long long)errors, mismatch ? "true" : "false");

@@ -48,6 +48,10 @@ def _percent(value: float | None, base: float | None) -> str:
     return f"{100 * value / base:.0f}%"
 
 
+def duration(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
 def _loop_rank(row: dict) -> int:
     name = row["loop"]
     return LOOP_ORDER.index(name) if name in LOOP_ORDER else len(LOOP_ORDER)
@@ -59,14 +63,84 @@ def _spread(row: dict) -> str:
 
 # ----------------------------------------------------------------- echo
 
+OLD_CONNECTIONS = 10  # results written before --connections took a list
+
+
+def normalise(data: dict) -> dict:
+    """The results in today's shape. Older files ran one connection count (an
+    int in their config, 10 in practice) and have no connections key on their
+    rows, and no HTTP rows."""
+    cfg = dict(data["config"])
+    conns = cfg.get("connections", OLD_CONNECTIONS)
+    cfg["connections"] = conns if isinstance(conns, list) else [conns]
+    rows = [r if "connections" in r else dict(r, connections=cfg["connections"][0])
+            for r in data["median"]]
+    return dict(data, config=cfg, median=rows)
+
+
+def row_label(mode: str, size: int | None, connections: int) -> str:
+    size_text = "" if size is None else human_size(size)
+    return f"{size_text:>7} {mode:<8} {connections:>3} conns"
+
+
+def _group_lines(keys: list[str], group: list[dict], label: str, notes: list[str]) -> list[str]:
+    """Table lines for one row's loops (and C server), each starting with keys."""
+    group = sorted(group, key=_loop_rank)
+    c_row = next((r for r in group if r["loop"] == C_SERVER), None)
+    c_rate = c_row.get("msgs_per_s") if c_row else None
+    ok = {r["loop"]: r["msgs_per_s"] for r in group
+          if r.get("msgs_per_s") and r["loop"] != C_SERVER}
+    best = max(ok.values(), default=None)
+    lead = "| " + " | ".join(keys) + " | "
+    out = []
+    for r in group:
+        if r["status"] != "ok":
+            notes.append(f"{label} on {r['loop']}: {r['status']} — {r.get('error', '').strip()}")
+        if r["loop"] == C_SERVER:
+            continue
+        rate = ok.get(r["loop"])
+        others = [v for name, v in ok.items() if name != r["loop"]]
+        name = f"**{r['loop']}**" if rate is not None and rate == best else r["loop"]
+        if r["status"] != "ok":
+            name += f" ({r['status']})"
+        out.append(
+            lead + f"{name} | {_fmt(rate)} | "
+            f"{_ratio(rate, ok.get('asyncio')) if r['loop'] != 'asyncio' else '1.00×'} | "
+            f"{_ratio(rate, max(others, default=None))} | "
+            f"{_percent(rate, c_rate)} | {_fmt(r.get('p50_us'), '.0f')} | "
+            f"{_fmt(r.get('p99_us'), '.0f')} | {_fmt(r.get('cpu_us_per_msg'), '.1f')} | "
+            f"{_spread(r)} |"
+        )
+    if c_row:
+        out.append(
+            lead + f"*{C_SERVER}* | {_fmt(c_rate)} | — | — | "
+            f"{'100%' if c_rate else '—'} | {_fmt(c_row.get('p50_us'), '.0f')} | "
+            f"{_fmt(c_row.get('p99_us'), '.0f')} | "
+            f"{_fmt(c_row.get('cpu_us_per_msg'), '.1f')} | {_spread(c_row)} |"
+        )
+    return out
+
+
+def _rows(rows: list[dict], mode: str, size: int | None, connections: int) -> list[dict]:
+    return [r for r in rows
+            if r["mode"] == mode and r["size"] == size and r["connections"] == connections]
+
+
+def _kinds(cfg: dict) -> str:
+    kinds = [k for k, there in (("echo", any(m != "http" for m in cfg["modes"])),
+                                ("HTTP", "http" in cfg["modes"])) if there]
+    return " and ".join(kinds)
+
 
 def echo_markdown(data: dict) -> str:
-    """The echo table: one line per (size, mode, loop), plus the C server."""
+    """One echo table per connection count, one HTTP table, and the notes."""
+    data = normalise(data)
     cfg = data["config"]
     machine = data.get("machine", {})
     rows = data["median"]
+    echo_modes = [m for m in cfg["modes"] if m != "http"]
     out = [
-        f"### Echo, {cfg['connections']} connections, pipelining 1 "
+        f"### {_kinds(cfg)[:1].upper() + _kinds(cfg)[1:]}, pipelining 1 "
         f"({data.get('date', '?')}, Python {data.get('python_short', '?')})",
         "",
         f"Median of {cfg['rounds']} interleaved round{'s' if cfg['rounds'] != 1 else ''} "
@@ -77,54 +151,36 @@ def echo_markdown(data: dict) -> str:
         + (f", both at nice {cfg['nice']}" if cfg.get("nice") else "")
         + f". {machine.get('cpu', '')} ({machine.get('cpus', '?')} CPUs), "
         f"load average {machine.get('loadavg_before', '?')} before, "
-        f"{machine.get('loadavg_after', '?')} after.",
+        f"{machine.get('loadavg_after', '?')} after"
+        + (f"; {duration(data['elapsed_s'])} in all" if data.get("elapsed_s") else "")
+        + ".",
         "",
-        "×asyncio and ×best other compare messages/s (higher is better); "
-        "CPU µs/msg is the server's user+system time per echoed message (lower is better).",
-        "",
-        "The spread column is the fastest round's msgs/s over the slowest's: "
-        "how much machine noise there was.",
-        "",
-        "| size | mode | loop | msgs/s | ×asyncio | ×best other | % of C | p50 µs | p99 µs "
-        "| CPU µs/msg | spread |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "×asyncio and ×best other compare messages (requests) per second, higher is "
+        "better; CPU µs is the server's user+system time per echoed message or answered "
+        "request, lower is better. The spread column is the fastest round's rate over "
+        "the slowest's: how much machine noise there was.",
     ]
-    notes = []
-    for size in cfg["sizes"]:
-        for mode in cfg["modes"]:
-            group = [r for r in rows if r["size"] == size and r["mode"] == mode]
-            group.sort(key=_loop_rank)
-            c_row = next((r for r in group if r["loop"] == C_SERVER), None)
-            c_rate = c_row.get("msgs_per_s") if c_row else None
-            ok = {r["loop"]: r["msgs_per_s"] for r in group
-                  if r.get("msgs_per_s") and r["loop"] != C_SERVER}
-            best = max(ok.values(), default=None)
-            for r in group:
-                if r["status"] != "ok":
-                    notes.append(f"{human_size(size)} {mode} on {r['loop']}: {r['status']}"
-                                 f" — {r.get('error', '').strip()}")
-                if r["loop"] == C_SERVER:
-                    continue
-                rate = ok.get(r["loop"])
-                others = [v for name, v in ok.items() if name != r["loop"]]
-                name = f"**{r['loop']}**" if rate is not None and rate == best else r["loop"]
-                if r["status"] != "ok":
-                    name += f" ({r['status']})"
-                out.append(
-                    f"| {human_size(size)} | {mode} | {name} | {_fmt(rate)} | "
-                    f"{_ratio(rate, ok.get('asyncio')) if r['loop'] != 'asyncio' else '1.00×'} | "
-                    f"{_ratio(rate, max(others, default=None))} | "
-                    f"{_percent(rate, c_rate)} | {_fmt(r.get('p50_us'), '.0f')} | "
-                    f"{_fmt(r.get('p99_us'), '.0f')} | {_fmt(r.get('cpu_us_per_msg'), '.1f')} | "
-                    f"{_spread(r)} |"
-                )
-            if c_row:
-                out.append(
-                    f"| {human_size(size)} | {mode} | *{C_SERVER}* | {_fmt(c_rate)} | — | — | "
-                    f"{'100%' if c_rate else '—'} | {_fmt(c_row.get('p50_us'), '.0f')} | "
-                    f"{_fmt(c_row.get('p99_us'), '.0f')} | "
-                    f"{_fmt(c_row.get('cpu_us_per_msg'), '.1f')} | {_spread(c_row)} |"
-                )
+    columns = ("| loop | msgs/s | ×asyncio | ×best other | % of C | p50 µs | p99 µs "
+               "| CPU µs/msg | spread |")
+    align = "---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    notes: list[str] = []
+    for connections in cfg["connections"] if echo_modes else ():
+        out += ["", f"#### Echo, {connections} connections", "",
+                "| size | mode " + columns, "|---|---|" + align]
+        for size in cfg["sizes"]:
+            for mode in echo_modes:
+                out += _group_lines([human_size(size), mode],
+                                    _rows(rows, mode, size, connections),
+                                    f"{human_size(size)} {mode}, {connections} connections",
+                                    notes)
+    if "http" in cfg["modes"]:
+        out += ["", "#### HTTP/1.1 keep-alive plaintext (protocol API, fixed 200 response "
+                "with a 13-byte body)", "",
+                "| connections " + columns.replace("msgs/s", "req/s")
+                .replace("CPU µs/msg", "CPU µs/req"), "|---:|" + align]
+        for connections in cfg["connections"]:
+            out += _group_lines([str(connections)], _rows(rows, "http", None, connections),
+                                f"HTTP, {connections} connections", notes)
     skipped = data.get("skipped", {})
     if skipped:
         notes += [f"{loop}: {why}" for loop, why in skipped.items()]
@@ -137,7 +193,10 @@ def echo_markdown(data: dict) -> str:
 
 
 def echo_chart(data: dict, path: Path) -> str | None:
-    """Draw msgs/s and CPU µs/msg per (size, mode, loop); None, or why not."""
+    """Draw msgs/s and CPU µs/msg per row and loop; None, or why not.
+
+    One column per echo message size (and one for HTTP), two rows of panels
+    (rate, CPU) per connection count."""
     try:
         import matplotlib
 
@@ -145,39 +204,49 @@ def echo_chart(data: dict, path: Path) -> str | None:
         import matplotlib.pyplot as plt
     except ImportError as exc:
         return f"no chart: matplotlib is not installed ({exc})"
+    data = normalise(data)
     cfg = data["config"]
     rows = data["median"]
     loops = [name for name in LOOP_ORDER + (C_SERVER,) if any(r["loop"] == name for r in rows)]
-    sizes, modes = cfg["sizes"], cfg["modes"]
-    fig, axes = plt.subplots(2, len(sizes), figsize=(5.5 * len(sizes), 7.5), squeeze=False)
+    echo_modes = [m for m in cfg["modes"] if m != "http"]
+    # (title, x labels, (mode, size) per x label) per column
+    columns = [(f"echo {human_size(size)}", echo_modes, [(m, size) for m in echo_modes])
+               for size in (cfg["sizes"] if echo_modes else ())]
+    if "http" in cfg["modes"]:
+        columns.append(("HTTP plaintext", ["http"], [("http", None)]))
+    conns = cfg["connections"]
+    fig, axes = plt.subplots(2 * len(conns), len(columns), squeeze=False,
+                             figsize=(4.8 * len(columns), 3.6 * 2 * len(conns)))
     width = 0.8 / max(len(loops), 1)
-    for col, size in enumerate(sizes):
-        for row, (key, label) in enumerate((("msgs_per_s", "messages/s (higher is better)"),
-                                            ("cpu_us_per_msg", "server CPU µs per message "
-                                                               "(lower is better)"))):
-            ax = axes[row][col]
-            for i, loop in enumerate(loops):
-                values = []
-                for mode in modes:
-                    r = next((r for r in rows if r["size"] == size and r["mode"] == mode
-                              and r["loop"] == loop), None)
-                    values.append((r or {}).get(key) or 0)
-                xs = [m + (i - (len(loops) - 1) / 2) * width for m in range(len(modes))]
-                style = ({"color": "0.75", "edgecolor": "black", "hatch": "//"}
-                         if loop == C_SERVER else {})
-                ax.bar(xs, values, width, label=loop, **style)
-            ax.set_xticks(range(len(modes)), modes)
-            ax.set_ylabel(label)
-            ax.set_title(f"echo {human_size(size)}, {cfg['connections']} connections")
-            ax.grid(axis="y", alpha=0.3)
-    fig.suptitle(f"fastloop echo benchmark, Python {data.get('python_short', '?')}, "
+    metrics = (("msgs_per_s", "per second (higher is better)"),
+               ("cpu_us_per_msg", "server CPU µs each (lower is better)"))
+    for block, connections in enumerate(conns):
+        for col, (title, labels, keys) in enumerate(columns):
+            for m, (key, ylabel) in enumerate(metrics):
+                ax = axes[2 * block + m][col]
+                for i, loop in enumerate(loops):
+                    values = []
+                    for mode, size in keys:
+                        r = next((r for r in _rows(rows, mode, size, connections)
+                                  if r["loop"] == loop), None)
+                        values.append((r or {}).get(key) or 0)
+                    xs = [x + (i - (len(loops) - 1) / 2) * width for x in range(len(keys))]
+                    style = ({"color": "0.75", "edgecolor": "black", "hatch": "//"}
+                             if loop == C_SERVER else {})
+                    ax.bar(xs, values, width, label=loop, **style)
+                ax.set_xticks(range(len(labels)), labels)
+                if col == 0:
+                    ax.set_ylabel(ylabel)
+                ax.set_title(f"{title}, {connections} connections", fontsize=10)
+                ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(f"fastloop {_kinds(cfg)} benchmark, Python {data.get('python_short', '?')}, "
                  f"median of {cfg['rounds']} round{'s' if cfg['rounds'] != 1 else ''} "
                  f"({data.get('date', '')})")
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=len(loops), frameon=False)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return None
 
@@ -207,7 +276,9 @@ def micro_markdown(data: dict) -> str:
 
 
 def newest(pattern: str, exclude: str | None = None) -> Path | None:
-    files = [p for p in RESULTS.glob(pattern) if not (exclude and p.name.startswith(exclude))]
+    # Smoke runs (echo.py --quick) are not results: latest.md skips them.
+    files = [p for p in RESULTS.glob(pattern)
+             if not (exclude and p.name.startswith(exclude)) and "-quick" not in p.stem]
     return max(files, key=lambda p: p.stat().st_mtime, default=None)
 
 

@@ -1,14 +1,19 @@
-"""The echo servers the echo benchmark measures, one per asyncio API layer.
+"""The servers the echo and HTTP benchmarks measure, one per asyncio API layer.
 
     python bench/servers.py --loop fastloop --mode protocol --port 0
 
-Prints the port it listens on (one line, on 127.0.0.1), then echoes every byte
-back until killed or until --lifetime seconds have passed. Modes:
+Prints the port it listens on (one line, on 127.0.0.1), then serves until
+killed or until --lifetime seconds have passed. Modes:
 
   protocol   asyncio.Protocol: data_received() -> transport.write()
   buffered   asyncio.BufferedProtocol: the loop reads into our buffer
   streams    asyncio.start_server, StreamReader.read() -> write() + drain()
   sockets    loop.sock_accept / sock_recv / sock_sendall on raw sockets
+  http       asyncio.Protocol, HTTP/1.1 keep-alive: every request head (a GET,
+             up to its blank line) gets the fixed HTTP_RESPONSE; heads split
+             across reads and several in one read (pipelining) are handled
+
+The first four echo every byte back.
 
 Every loop runs the very same code. A loop that lacks an API a mode needs
 (NotImplementedError, a missing method) makes the server print
@@ -26,9 +31,17 @@ import socket
 import sys
 
 LOOPS = ("asyncio", "fastloop", "uvloop", "rloop")
-MODES = ("protocol", "buffered", "streams", "sockets")
+ECHO_MODES = ("protocol", "buffered", "streams", "sockets")
+MODES = ECHO_MODES + ("http",)
 READ_SIZE = 64 * 1024
 EXIT_UNSUPPORTED = 3
+
+# Byte for byte what bench/loadgen.c --http expects and bench/echo_server.c
+# --http sends. No Date header: the loader verifies the same bytes every time.
+HTTP_RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n"
+                 b"\r\nHello, World!")
+BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+MAX_HEAD = 8 * 1024  # a longer request head is refused (as by echo_server.c)
 
 
 def make_loop(name: str) -> asyncio.AbstractEventLoop:
@@ -69,7 +82,9 @@ def nodelay(sock) -> None:
         pass
 
 
-class _Echo:
+class _Conn:
+    """A served connection: TCP_NODELAY, and no reading while writes back up."""
+
     transport: asyncio.Transport
 
     def connection_made(self, transport: asyncio.Transport) -> None:
@@ -85,12 +100,12 @@ class _Echo:
         self.transport.resume_reading()
 
 
-class EchoProtocol(_Echo, asyncio.Protocol):
+class EchoProtocol(_Conn, asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.transport.write(data)
 
 
-class BufferedEchoProtocol(_Echo, asyncio.BufferedProtocol):
+class BufferedEchoProtocol(_Conn, asyncio.BufferedProtocol):
     def __init__(self) -> None:
         self._buffer = bytearray(READ_SIZE)
         self._view = memoryview(self._buffer)
@@ -102,6 +117,35 @@ class BufferedEchoProtocol(_Echo, asyncio.BufferedProtocol):
         # write() may keep what it cannot send at once, and the next read
         # overwrites this buffer: hand it a copy.
         self.transport.write(self._buffer[:nbytes])
+
+
+class HttpProtocol(_Conn, asyncio.Protocol):
+    """HTTP/1.1 keep-alive with one fixed response; requests have no body."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        super().connection_made(transport)
+        self._partial = b""  # the start of a request head whose end is yet to come
+
+    def data_received(self, data: bytes) -> None:
+        if self._partial:
+            data = self._partial + data
+        answered = start = 0
+        while (end := data.find(b"\r\n\r\n", start)) >= 0:
+            if not data.startswith(b"GET ", start):
+                self._refuse(answered)
+                return
+            answered += 1
+            start = end + 4
+        self._partial = data[start:]
+        if len(self._partial) > MAX_HEAD:
+            self._refuse(answered)
+        elif answered:
+            # One write for a whole pipelined batch, as a real server would.
+            self.transport.write(HTTP_RESPONSE * answered)
+
+    def _refuse(self, answered: int) -> None:
+        self.transport.write(HTTP_RESPONSE * answered + BAD_REQUEST)
+        self.transport.close()
 
 
 async def serve_protocol(listener: socket.socket, protocol) -> None:
@@ -167,6 +211,7 @@ SERVE = {
     "buffered": lambda listener: serve_protocol(listener, BufferedEchoProtocol),
     "streams": serve_streams,
     "sockets": serve_sockets,
+    "http": lambda listener: serve_protocol(listener, HttpProtocol),
 }
 
 

@@ -1,10 +1,14 @@
-"""The echo benchmark's servers echo correctly on fastloop, and its C load
-generator really checks them.
+"""The echo and HTTP benchmarks' servers answer correctly on fastloop, and
+their C load generator really checks them.
 
-Every bench/servers.py mode runs on fastloop against a short run of
+Every bench/servers.py echo mode runs on fastloop against a short run of
 bench/loadgen.c at 1 byte, 1 KiB and 1 MiB messages; the load generator
-compares every echoed byte with what it sent. Needs a C compiler (skipped
-otherwise).
+compares every echoed byte with what it sent. The HTTP mode (and the C
+server's) runs against loadgen --http, which compares every response with the
+fixed one byte for byte; small Python servers that answer wrongly show the
+load generator notices. bench/echo.py's argument lists are checked through
+--plan, which runs nothing. No assertion here is about speed. Needs a C
+compiler (skipped otherwise).
 """
 
 from __future__ import annotations
@@ -37,7 +41,8 @@ def _load(name: str):
 
 
 cbuild = _load("cbuild")
-MODES = _load("servers").MODES
+servers = _load("servers")
+HTTP_RESPONSE = servers.HTTP_RESPONSE
 
 # (size, connections, messages): enough round trips to cross many reads and
 # partial writes, small enough for the whole file to take a few seconds.
@@ -73,9 +78,10 @@ def stop(proc: subprocess.Popen) -> str:
     return err
 
 
-def loadgen(binary: Path, port: int, size: int, connections: int, messages: int):
-    cmd = [str(binary), "127.0.0.1", str(port), str(connections), str(size),
-           str(TIME_LIMIT), "0", str(messages)]
+def loadgen(binary: Path, port: int, size: int, connections: int, messages: int,
+            http: bool = False):
+    cmd = [str(binary)] + (["--http"] if http else []) + [
+        "127.0.0.1", str(port), str(connections), str(size), str(TIME_LIMIT), "0", str(messages)]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=TIME_LIMIT + 10)
     stats = json.loads(result.stdout) if result.stdout.strip() else {}
     return result, stats
@@ -89,7 +95,7 @@ def check_echo(binary: Path, port: int) -> None:
         assert stats["errors"] == 0 and not stats["mismatch"]
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", servers.ECHO_MODES)
 def test_bench_server_echoes_on_fastloop(binaries, mode):
     server, port = start([sys.executable, str(BENCH / "servers.py"), "--loop", "fastloop",
                           "--mode", mode, "--port", "0", "--lifetime", "60"])
@@ -156,3 +162,167 @@ def test_loadgen_reports_a_server_that_hangs_up(binaries):
     assert result.returncode == 1, result.stderr
     assert stats["errors"] == 1
     assert "server closed the connection" in result.stderr or "reset" in result.stderr
+
+
+def _echo_twice(listener: socket.socket) -> None:
+    conn, _ = listener.accept()
+    with conn, contextlib.suppress(OSError):
+        while data := conn.recv(65536):
+            conn.sendall(data + data)
+
+
+def test_loadgen_catches_surplus_bytes(binaries):
+    # With one message in flight a correct server has nothing more to send.
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    threading.Thread(target=_echo_twice, args=(listener,), daemon=True).start()
+    try:
+        result, stats = loadgen(binaries["loadgen"], port, 16, 1, 100)
+    finally:
+        listener.close()
+    assert result.returncode == 2, result.stderr
+    assert "MISMATCH" in result.stderr and "bytes more than" in result.stderr
+    assert stats["mismatch"] is True
+
+
+# ----------------------------------------------------------------- HTTP
+
+REQUEST = b"GET /plaintext HTTP/1.1\r\nHost: test\r\nConnection: keep-alive\r\n\r\n"
+
+
+def http_servers(binaries) -> dict[str, list[str]]:
+    return {
+        "servers.py on fastloop": [sys.executable, str(BENCH / "servers.py"), "--loop",
+                                   "fastloop", "--mode", "http", "--port", "0",
+                                   "--lifetime", "60"],
+        "C epoll server": [str(binaries["echo_server"]), "--http", "127.0.0.1", "0"],
+    }
+
+
+def exchange(port: int, chunks: list[bytes], expect: int) -> bytes:
+    """Send chunks one by one (each its own read on the server), read expect bytes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for chunk in chunks:
+            sock.sendall(chunk)
+            # Let the server read this chunk before the next one arrives.
+            select.select([sock], [], [], 0.02)
+        got = b""
+        while len(got) < expect and (data := sock.recv(65536)):
+            got += data
+    return got
+
+
+@pytest.mark.parametrize("server", ["servers.py on fastloop", "C epoll server"])
+def test_http_server(binaries, server):
+    proc, port = start(http_servers(binaries)[server])
+    try:
+        result, stats = loadgen(binaries["loadgen"], port, 0, 4, 2000, http=True)
+        assert result.returncode == 0, result.stderr
+        assert stats["mode"] == "http" and stats["messages"] == 2000
+        assert stats["errors"] == 0 and not stats["mismatch"]
+        result, stats = loadgen(binaries["loadgen"], port, 0, 50, 500, http=True)
+        assert result.returncode == 0, result.stderr
+        # Pipelined: three requests in one read get three responses in order.
+        assert exchange(port, [REQUEST * 3], 3 * len(HTTP_RESPONSE)) == HTTP_RESPONSE * 3
+        # Split: request heads cut anywhere, even inside the blank line.
+        cuts = [REQUEST[:5], REQUEST[5:-3], REQUEST[-3:-1], REQUEST[-1:] + REQUEST[:20],
+                REQUEST[20:]]
+        assert exchange(port, cuts, 2 * len(HTTP_RESPONSE)) == HTTP_RESPONSE * 2
+        # Not a GET: the requests before it are answered, then a 400 and close.
+        got = exchange(port, [REQUEST + b"POST / HTTP/1.1\r\n\r\n"], 1 << 16)
+        assert got == HTTP_RESPONSE + servers.BAD_REQUEST
+    finally:
+        err = stop(proc)
+    assert "Traceback" not in err and "Error" not in err, err
+
+
+def _http_server(listener: socket.socket, reply) -> None:
+    """Answer each request head on one connection with reply(index)."""
+    conn, _ = listener.accept()
+    pending, index = b"", 0
+    with conn, contextlib.suppress(OSError):
+        while data := conn.recv(65536):
+            pending += data
+            while (end := pending.find(b"\r\n\r\n")) >= 0:
+                pending = pending[end + 4:]
+                conn.sendall(reply(index))
+                index += 1
+
+
+def _bad_status_at(n: int):
+    return lambda i: HTTP_RESPONSE.replace(b"200", b"500") if i == n else HTTP_RESPONSE
+
+
+# reply(index) -> bytes, and what loadgen must say about it
+WRONG_REPLIES = {
+    "body": (lambda i: HTTP_RESPONSE[:-1] + b"?",
+             f"message 0, byte {len(HTTP_RESPONSE) - 1} of {len(HTTP_RESPONSE)}"),
+    "status of request 50": (_bad_status_at(50), f"message 50, byte 9 of {len(HTTP_RESPONSE)}"),
+    "two responses at once": (lambda i: HTTP_RESPONSE * 2, "bytes more than"),
+}
+
+
+def _run_against(binaries, reply):
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    thread = threading.Thread(target=_http_server, args=(listener, reply), daemon=True)
+    thread.start()
+    try:
+        return loadgen(binaries["loadgen"], port, 0, 1, 100, http=True)
+    finally:
+        listener.close()
+
+
+def test_loadgen_http_accepts_the_right_response(binaries):
+    # The control for the next test: the same little server, answering right.
+    result, stats = _run_against(binaries, lambda i: HTTP_RESPONSE)
+    assert result.returncode == 0, result.stderr
+    assert stats["messages"] == 100
+
+
+@pytest.mark.parametrize("wrong", list(WRONG_REPLIES))
+def test_loadgen_http_catches_a_wrong_response(binaries, wrong):
+    reply, says = WRONG_REPLIES[wrong]
+    result, stats = _run_against(binaries, reply)
+    assert result.returncode == 2, result.stderr
+    assert "MISMATCH" in result.stderr and says in result.stderr
+    assert stats["mismatch"] is True
+
+
+# ----------------------------------------------------------- echo.py's options
+
+
+def plan(*args: str) -> dict:
+    out = subprocess.run([sys.executable, str(BENCH / "echo.py"), "--plan", *args],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_echo_py_default_matrix():
+    p = plan()
+    rows = {tuple(r) for r in p["rows"]}
+    echo = {(m, s, c) for m in servers.ECHO_MODES for s in (1024, 10240, 102400)
+            for c in (10, 100)}
+    assert rows == echo | {("http", None, 10), ("http", None, 100)}
+    assert p["rounds"] >= 3 and p["duration"] >= 2
+    assert p["servers"] == len(servers.LOOPS) + 1  # and the C server
+    assert p["runs"] == len(rows) * p["servers"] * p["rounds"]
+
+
+def test_echo_py_quick_with_lists():
+    p = plan("--quick", "--connections", "10,100", "--sizes", "1,1024",
+             "--modes", "protocol,http", "--loops", "fastloop,asyncio", "--no-c-server")
+    assert p["rows"] == [["protocol", 1, 10], ["protocol", 1024, 10], ["http", None, 10],
+                         ["protocol", 1, 100], ["protocol", 1024, 100], ["http", None, 100]]
+    assert (p["rounds"], p["duration"], p["servers"]) == (1, 0.5, 2)
+
+
+@pytest.mark.parametrize("bad", [["--connections", "10,x"], ["--connections", "0"],
+                                 ["--sizes", ""], ["--modes", "protocol,nope"],
+                                 ["--loops", "fastloop,tokio"]])
+def test_echo_py_rejects_bad_lists(bad):
+    out = subprocess.run([sys.executable, str(BENCH / "echo.py"), "--plan", *bad],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "error" in out.stderr, out
