@@ -14,6 +14,10 @@
 #include <unistd.h>
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <stddef.h>
 
 /* Python ignores SIGPIPE, so this only matters when embedded; macOS lacks the
  * flag (it uses SO_NOSIGPIPE) and Python's own send() passes no flag either. */
@@ -148,5 +152,27 @@ static inline void fl_wakeup_drain(int rfd)
         n = read(rfd, buf, sizeof(buf));
     } while (n > 0 || (n < 0 && errno == EINTR));
 }
+
+/* The server accept loop (_accept.pyx): accept4(2) hands back the connection
+ * already non-blocking and close-on-exec, so the socket object built around it
+ * needs no fcntl/ioctl. Returns the new fd, or -errno (read before anything
+ * else can touch errno). Linux only; elsewhere the Python accept loop runs. */
+#ifdef __linux__
+#define FL_HAVE_ACCEPT4 1
+#define FL_SOCK_NONBLOCK SOCK_NONBLOCK
+static inline int fl_accept4(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    int conn = accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    return conn < 0 ? -errno : conn;
+}
+#else
+#define FL_HAVE_ACCEPT4 0
+#define FL_SOCK_NONBLOCK 0
+static inline int fl_accept4(int fd, struct sockaddr *addr, socklen_t *len)
+{ (void)fd; (void)addr; (void)len; return -ENOSYS; }
+#endif
+
+/* Where a sockaddr_un's path starts (the rest of the address length). */
+#define FL_SUN_PATH_OFFSET offsetof(struct sockaddr_un, sun_path)
 
 #endif

@@ -5,7 +5,7 @@ import collections.abc
 import errno
 import weakref
 
-from fastloop import _compat, _sockops
+from fastloop import _accept, _compat, _sockops
 from fastloop._loop import LoopCore
 from fastloop.transport import SocketTransport, native_capable
 
@@ -106,8 +106,16 @@ class Loop(LoopCore, asyncio.SelectorEventLoop):
         self._ensure_fd_no_transport(sock)
         return SocketTransport(self, sock, protocol, waiter, extra, server)
 
-    def _accept_connection(self, protocol_factory, sock, sslcontext=None, server=None,
-                           backlog=100, *timeouts, **timeout_kwargs):
+    # The server accept loop: native, one accept4(2) per connection
+    # (fastloop/_accept.pyx); it hands every listening socket it cannot serve
+    # natively to _accept_connection_py below.
+    _accept_connection = _accept.accept_connection
+
+    def _accept_connection_py(self, protocol_factory, sock, sslcontext=None, server=None,
+                              backlog=100, *timeouts, **timeout_kwargs):
+        # The Python accept loop: the fallback of the native one, for sockets
+        # that are not plain socket.socket objects, families other than
+        # AF_INET/AF_INET6/AF_UNIX and platforms without accept4.
         # The stdlib's accept loop, with one difference: when accept() runs out
         # of fds (or memory) it reports once, pauses accepting for
         # ACCEPT_RETRY_DELAY and stops. The stdlib keeps looping up to
