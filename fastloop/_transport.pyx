@@ -1,17 +1,23 @@
 """Where a transport reads and writes: the native hot path of stream transports.
 
 ``fastloop.transport.SocketTransport`` is the running Python's own
-``_SelectorSocketTransport`` with the per-message methods replaced by the
-functions below, so every other behaviour (close, abort, flow control,
-sendfile, start_tls, half-close, connection_lost) stays the stdlib's, and the
-transport's state stays in the attributes the stdlib's code reads.
+``_SelectorSocketTransport``, so every behaviour (close, abort, flow control,
+sendfile, start_tls, half-close, connection_lost) stays the stdlib's. What
+changes is where the per-message state lives: the attributes the hot path
+reads (``_sock_fd``, ``_protocol``, ``_buffer``, ``_conn_lost``, ``_eof``,
+``_empty_waiter``, ``_read_ready_cb``) are properties over the C fields of
+one ``TransportCore`` per transport. The stdlib's own (cold) code reads and
+writes them as before, through the properties; the read and write paths
+below use the fields directly, without a Python attribute lookup.
 
-What the native versions save per message: the read goes straight to
-``recv(2)`` into one reusable 256 KiB buffer (the stdlib allocates a 256 KiB
-bytes object for every ``sock.recv(max_size)`` and shrinks it), the write goes
-straight to ``send(2)``, and no Python frame is created on the way.
+The reader the stdlib registers is ``self._read_ready``, which here is the
+core's ``on_readable``: a readiness event goes from the loop's handle
+straight to recv(2) into one reusable 256 KiB buffer (the stdlib allocates a
+256 KiB bytes object per ``sock.recv(max_size)`` and shrinks it) and to the
+protocol. ``write()`` sends at once with send(2) when nothing is queued.
 """
 
+cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.errno cimport EAGAIN, EINTR, errno
@@ -32,6 +38,17 @@ cdef extern from "errno.h" nogil:
 cdef enum:
     READ_BUFFER_SIZE = 262144
 cdef char read_buffer[READ_BUFFER_SIZE]
+# Up to this size a non-blocking send or recv only copies to or from the
+# socket buffer: cheaper than handing the GIL to another thread and back.
+cdef enum:
+    KEEP_GIL_MAX = 65536
+
+# What on_readable() does; follows _read_ready_cb (the stdlib's set_protocol
+# picks the get_buffer path for a BufferedProtocol).
+cdef enum:
+    READ_DATA = 0
+    READ_GET_BUFFER = 1
+    READ_OTHER = 2
 
 cdef bint BUFFER_IS_DEQUE = _compat.TRANSPORT_BUFFER_IS_DEQUE
 cdef object LOG_THRESHOLD = _compat.LOG_THRESHOLD_FOR_CONNLOST_WRITES
@@ -48,128 +65,255 @@ cdef object _os_error(int err):
     return OSError(err, strerror(err).decode())
 
 
-cdef bint _no_data(object transport, ssize_t n, int err) except -1:
-    """Deal with a recv() that brought no data (error, would-block, EOF), as
-    the stdlib transport does; False means there are n bytes to deliver."""
-    if n < 0:
-        if not _would_block(err):
-            transport._fatal_error(_os_error(err), 'Fatal read error on socket transport')
-        return True
-    if n == 0:
-        transport._read_ready__on_eof()
-        return True
-    return False
+@cython.final
+@cython.auto_pickle(False)
+cdef class TransportCore:
+    """The per-message state of one SocketTransport, as C fields."""
+    cdef object transport       # owner; the registered reader keeps it alive, as the stdlib's does
+    cdef object protocol
+    cdef object buffer
+    cdef object empty_waiter
+    cdef object read_cb         # _read_ready_cb as set
+    cdef Py_ssize_t conn_lost
+    cdef int fd
+    cdef bint eof
+    cdef int read_mode
+
+    def __cinit__(self, transport):
+        self.transport = transport
+        self.fd = -1
+        self.read_mode = READ_OTHER
+
+    def on_readable(self):
+        """The transport's reader callback (what ``transport._read_ready`` is)."""
+        if self.read_mode == READ_DATA:
+            self.read_data()
+        elif self.read_mode == READ_GET_BUFFER:
+            self.read_get_buffer()
+        else:
+            self.read_cb()
+
+    cdef bint no_data(self, ssize_t n, int err) except -1:
+        # A recv() that brought no data (error, would-block, EOF), handled as
+        # the stdlib transport does; False means there are n bytes to deliver.
+        if n < 0:
+            if not _would_block(err):
+                self.transport._fatal_error(_os_error(err), 'Fatal read error on socket transport')
+            return True
+        if n == 0:
+            self.transport._read_ready__on_eof()
+            return True
+        return False
+
+    cdef int read_data(self) except -1:
+        cdef ssize_t n
+        cdef int err = 0
+        if self.conn_lost:
+            return 0
+        # The GIL stays held: read_buffer is shared by every loop of the
+        # process, and loops in other threads must not fill it while this one
+        # copies out of it. (The socket is non-blocking: recv() never waits.)
+        n = recv(self.fd, read_buffer, READ_BUFFER_SIZE, 0)
+        if n < 0:
+            err = errno
+        if self.no_data(n, err):
+            return 0
+        data = PyBytes_FromStringAndSize(read_buffer, n)
+        try:
+            self.protocol.data_received(data)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self.transport._fatal_error(exc, 'Fatal error: protocol.data_received() call failed.')
+        return 0
+
+    cdef int read_get_buffer(self) except -1:
+        cdef Py_buffer view
+        cdef ssize_t n
+        cdef int err = 0
+        if self.conn_lost:
+            return 0
+        try:
+            buf = self.protocol.get_buffer(-1)
+            if not len(buf):
+                raise RuntimeError('get_buffer() returned an empty buffer')
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self.transport._fatal_error(exc, 'Fatal error: protocol.get_buffer() call failed.')
+            return 0
+        try:
+            PyObject_GetBuffer(buf, &view, PyBUF_WRITABLE)
+        except BaseException as exc:
+            # What sock.recv_into() raises for a read-only buffer.
+            self.transport._fatal_error(exc, 'Fatal read error on socket transport')
+            return 0
+        try:
+            if view.len <= KEEP_GIL_MAX:
+                n = recv(self.fd, view.buf, view.len, 0)
+                if n < 0:
+                    err = errno
+            else:
+                with nogil:
+                    n = recv(self.fd, view.buf, view.len, 0)
+                    if n < 0:
+                        err = errno
+        finally:
+            PyBuffer_Release(&view)
+        if self.no_data(n, err):
+            return 0
+        try:
+            self.protocol.buffer_updated(n)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self.transport._fatal_error(exc, 'Fatal error: protocol.buffer_updated() call failed.')
+        return 0
+
+    cdef int write(self, object data) except -1:
+        cdef Py_buffer view
+        cdef ssize_t n
+        cdef Py_ssize_t size
+        cdef int err = 0
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f'data argument must be a bytes-like object, '
+                            f'not {type(data).__name__!r}')
+        if self.eof:
+            raise RuntimeError('Cannot call write() after write_eof()')
+        if self.empty_waiter is not None:
+            raise RuntimeError('unable to write; sendfile is in progress')
+        if not data:
+            return 0
+        if self.conn_lost:
+            if self.conn_lost >= LOG_THRESHOLD:
+                _logger.warning('socket.send() raised exception.')
+            self.conn_lost += 1
+            return 0
+        buffer = self.buffer
+        if not buffer:
+            # Nothing queued: send now, in this call, as the stdlib does.
+            PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+            size = view.len
+            if size <= KEEP_GIL_MAX:
+                n = send(self.fd, view.buf, size, MSG_NOSIGNAL)
+                if n < 0:
+                    err = errno
+            else:
+                with nogil:
+                    n = send(self.fd, view.buf, size, MSG_NOSIGNAL)
+                    if n < 0:
+                        err = errno
+            PyBuffer_Release(&view)
+            if n < 0:
+                if not _would_block(err):
+                    self.transport._fatal_error(_os_error(err),
+                                                'Fatal write error on socket transport')
+                    return 0
+                n = 0
+            if n == size:
+                return 0
+            if n:
+                data = memoryview(data)[n:] if BUFFER_IS_DEQUE else data[n:]
+            # Not everything went out: the writer flushes the rest.
+            transport = self.transport
+            transport._loop._add_writer(self.fd, transport._write_ready)
+        if BUFFER_IS_DEQUE:
+            buffer.append(data)
+        else:
+            buffer.extend(data)
+        self.transport._maybe_pause_protocol()
+        return 0
 
 
-def _read_ready(self):
-    self._read_ready_cb()
+# -- what SocketTransport's class body binds ---------------------------------
+
+cdef object _native_data_received
+cdef object _native_get_buffer
+
+
+def new_core(transport):
+    return TransportCore(transport)
 
 
 def _read_ready__data_received(self):
-    cdef ssize_t n
-    cdef int fd, err = 0
-    if self._conn_lost:
-        return
-    fd = self._sock_fd
-    # The GIL stays held: read_buffer is shared by every loop of the process,
-    # and loops in other threads must not fill it while this one copies out
-    # of it. (The socket is non-blocking, so recv() never waits.)
-    n = recv(fd, read_buffer, READ_BUFFER_SIZE, 0)
-    if n < 0:
-        err = errno
-    if _no_data(self, n, err):
-        return
-    data = PyBytes_FromStringAndSize(read_buffer, n)
-    try:
-        self._protocol.data_received(data)
-    except (SystemExit, KeyboardInterrupt):
-        raise
-    except BaseException as exc:
-        self._fatal_error(exc, 'Fatal error: protocol.data_received() call failed.')
+    (<TransportCore?>self._core).read_data()
 
 
 def _read_ready__get_buffer(self):
-    cdef Py_buffer view
-    cdef ssize_t n
-    cdef int fd, err = 0
-    if self._conn_lost:
-        return
-    try:
-        buf = self._protocol.get_buffer(-1)
-        if not len(buf):
-            raise RuntimeError('get_buffer() returned an empty buffer')
-    except (SystemExit, KeyboardInterrupt):
-        raise
-    except BaseException as exc:
-        self._fatal_error(exc, 'Fatal error: protocol.get_buffer() call failed.')
-        return
-    fd = self._sock_fd
-    try:
-        PyObject_GetBuffer(buf, &view, PyBUF_WRITABLE)
-    except BaseException as exc:
-        # What sock.recv_into() raises for a read-only buffer.
-        self._fatal_error(exc, 'Fatal read error on socket transport')
-        return
-    try:
-        with nogil:
-            n = recv(fd, view.buf, view.len, 0)
-            if n < 0:
-                err = errno
-    finally:
-        PyBuffer_Release(&view)
-    if _no_data(self, n, err):
-        return
-    try:
-        self._protocol.buffer_updated(n)
-    except (SystemExit, KeyboardInterrupt):
-        raise
-    except BaseException as exc:
-        self._fatal_error(exc, 'Fatal error: protocol.buffer_updated() call failed.')
+    (<TransportCore?>self._core).read_get_buffer()
+
+
+_native_data_received = _read_ready__data_received
+_native_get_buffer = _read_ready__get_buffer
 
 
 def write(self, data):
-    cdef Py_buffer view
-    cdef ssize_t n
-    cdef Py_ssize_t size
-    cdef int fd, err = 0
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError(f'data argument must be a bytes-like object, '
-                        f'not {type(data).__name__!r}')
-    if self._eof:
-        raise RuntimeError('Cannot call write() after write_eof()')
-    if self._empty_waiter is not None:
-        raise RuntimeError('unable to write; sendfile is in progress')
-    if not data:
-        return
-    if self._conn_lost:
-        if self._conn_lost >= LOG_THRESHOLD:
-            _logger.warning('socket.send() raised exception.')
-        self._conn_lost += 1
-        return
-    buffer = self._buffer
-    if not buffer:
-        # Nothing queued: send now, in this call, as the stdlib does.
-        fd = self._sock_fd
-        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
-        size = view.len
-        with nogil:
-            n = send(fd, view.buf, size, MSG_NOSIGNAL)
-            if n < 0:
-                err = errno
-        PyBuffer_Release(&view)
-        if n < 0:
-            if not _would_block(err):
-                self._fatal_error(_os_error(err), 'Fatal write error on socket transport')
-                return
-            n = 0
-        if n == size:
-            return
-        if n:
-            data = memoryview(data)[n:] if BUFFER_IS_DEQUE else data[n:]
-        # Not everything went out: the writer flushes the rest.
-        self._loop._add_writer(self._sock_fd, self._write_ready)
-    if BUFFER_IS_DEQUE:
-        buffer.append(data)
+    (<TransportCore?>self._core).write(data)
+
+
+def _get_read_ready(self):
+    return (<TransportCore?>self._core).on_readable
+
+
+def _get_read_ready_cb(self):
+    return (<TransportCore?>self._core).read_cb
+
+
+def _set_read_ready_cb(self, cb):
+    cdef TransportCore core = self._core
+    func = getattr(cb, '__func__', None)
+    if func is _native_data_received and getattr(cb, '__self__', None) is self:
+        core.read_mode = READ_DATA
+    elif func is _native_get_buffer and getattr(cb, '__self__', None) is self:
+        core.read_mode = READ_GET_BUFFER
     else:
-        buffer.extend(data)
-    self._maybe_pause_protocol()
+        core.read_mode = READ_OTHER
+    core.read_cb = cb
+
+
+def _get_sock_fd(self):
+    return (<TransportCore?>self._core).fd
+
+
+def _set_sock_fd(self, fd):
+    (<TransportCore?>self._core).fd = fd
+
+
+def _get_protocol(self):
+    return (<TransportCore?>self._core).protocol
+
+
+def _set_protocol(self, protocol):
+    (<TransportCore?>self._core).protocol = protocol
+
+
+def _get_buffer(self):
+    return (<TransportCore?>self._core).buffer
+
+
+def _set_buffer(self, buffer):
+    (<TransportCore?>self._core).buffer = buffer
+
+
+def _get_conn_lost(self):
+    return (<TransportCore?>self._core).conn_lost
+
+
+def _set_conn_lost(self, n):
+    (<TransportCore?>self._core).conn_lost = n
+
+
+def _get_eof(self):
+    return (<TransportCore?>self._core).eof
+
+
+def _set_eof(self, eof):
+    (<TransportCore?>self._core).eof = eof
+
+
+def _get_empty_waiter(self):
+    return (<TransportCore?>self._core).empty_waiter
+
+
+def _set_empty_waiter(self, waiter):
+    (<TransportCore?>self._core).empty_waiter = waiter

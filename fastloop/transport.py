@@ -1,8 +1,10 @@
 """fastloop's stream transport for TCP and Unix sockets.
 
-The running Python's own ``_SelectorSocketTransport`` (so every behaviour and
-every private attribute the stdlib relies on is the stdlib's), with the
-per-message methods replaced by native ones from ``_transport.pyx``.
+The running Python's own ``_SelectorSocketTransport`` (so every behaviour the
+stdlib has is the stdlib's), with its per-message state held in a native
+``TransportCore`` and its per-message methods native (``_transport.pyx``).
+The state attributes below are properties over the core's C fields: the
+stdlib's code keeps reading and assigning them as attributes.
 """
 
 import socket
@@ -10,8 +12,27 @@ import socket
 from fastloop import _compat, _transport
 
 
+def _field(name):
+    getter = getattr(_transport, f"_get_{name}")
+    setter = getattr(_transport, f"_set_{name}")
+    return property(getter, setter)
+
+
 class SocketTransport(_compat.SelectorSocketTransport):
-    _read_ready = _transport._read_ready
+    def __init__(self, *args, **kwargs):
+        # Before the stdlib's __init__, which assigns the fields below.
+        self._core = _transport.new_core(self)
+        super().__init__(*args, **kwargs)
+
+    _sock_fd = _field("sock_fd")
+    _protocol = _field("protocol")
+    _buffer = _field("buffer")
+    _conn_lost = _field("conn_lost")
+    _eof = _field("eof")
+    _empty_waiter = _field("empty_waiter")
+    _read_ready_cb = _field("read_ready_cb")
+    # The reader callback the stdlib registers: the core's native method.
+    _read_ready = property(_transport._get_read_ready)
     _read_ready__data_received = _transport._read_ready__data_received
     _read_ready__get_buffer = _transport._read_ready__get_buffer
     write = _transport.write

@@ -76,16 +76,27 @@ def test_fastloop_uses_the_native_transport():
         proto = Recorder()
         server, client = await start_pair(loop, proto)
         transport = proto.transport
+        await asyncio.sleep(0)      # the reader is registered after connection_made
+        reader = loop._selector.get_key(transport._sock_fd).data[0]._callback
         client.transport.close()
         await proto.lost
         server.close()
-        return transport
+        return transport, reader
 
-    transport, _ = run_on("fastloop", main)
+    (transport, reader), _ = run_on("fastloop", main)
     assert type(transport) is SocketTransport
     assert isinstance(transport, asyncio.Transport)
-    for name in ("write", "_read_ready", "_read_ready__data_received", "_read_ready__get_buffer"):
+    for name in ("write", "_read_ready__data_received", "_read_ready__get_buffer"):
         assert not inspect.isfunction(inspect.getattr_static(SocketTransport, name)), name
+    # Readiness goes straight to the native core, whose C fields hold the
+    # per-message state the stdlib's code reads as attributes.
+    assert reader.__self__ is transport._core
+    assert reader.__name__ == "on_readable"
+    assert type(transport._core).__name__ == "TransportCore"
+    for name in ("_sock_fd", "_protocol", "_buffer", "_conn_lost", "_eof", "_empty_waiter",
+                 "_read_ready_cb"):
+        assert isinstance(inspect.getattr_static(SocketTransport, name), property), name
+        assert name not in transport.__dict__, name
 
 
 @pytest.mark.parametrize("size", [1, 1024, 1 << 20])
