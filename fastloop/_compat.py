@@ -117,6 +117,19 @@ def _cleans_up_after_failed_setup():
 #: Probed on the stdlib's own method rather than guessed from the version.
 RUN_FOREVER_CLEANS_UP_FAILED_SETUP = _cleans_up_after_failed_setup()
 
+#: The stdlib socket transport's per-message state, which fastloop's
+#: SocketTransport keeps in C fields behind properties of these names (every
+#: one is assigned by the stdlib's __init__ on 3.10-3.13; tests check it).
+TRANSPORT_STATE_ATTRIBUTES = (
+    "_sock_fd", "_protocol", "_buffer", "_conn_lost", "_eof", "_empty_waiter",
+    "_read_ready_cb",
+)
+#: Stdlib transport methods the native read/write paths call by name.
+REQUIRED_TRANSPORT_METHODS = (
+    "_fatal_error", "_read_ready__on_eof", "_maybe_pause_protocol",
+    "_read_ready__data_received", "_read_ready__get_buffer", "set_protocol",
+)
+
 #: 3.12+ queue transport writes as a deque of buffers (flushed with sendmsg);
 #: 3.10/3.11 keep one bytearray.
 TRANSPORT_BUFFER_IS_DEQUE = PY_VERSION >= (3, 12)
@@ -223,6 +236,11 @@ def missing_names():
     ]
     missing += [
         f"{mod.__name__}.{name}" for mod, name in REQUIRED_MODULE_NAMES if not hasattr(mod, name)
+    ]
+    missing += [
+        f"_SelectorSocketTransport.{name}"
+        for name in REQUIRED_TRANSPORT_METHODS
+        if not hasattr(SelectorSocketTransport, name)
     ]
     missing += [
         f"WeakValueDictionary().{name}"

@@ -320,3 +320,36 @@ def test_loops_in_threads_never_see_each_others_bytes():
     for t in threads:
         t.join(60)
     assert results == {1: 0, 2: 0, 3: 0, 4: 0}
+
+
+def test_the_state_fastloop_keeps_natively_is_what_the_stdlib_transport_assigns():
+    # On every Python: the stdlib's own transport assigns each attribute that
+    # fastloop's SocketTransport turns into a property over C fields, and
+    # fastloop's instances keep none of them in their __dict__.
+    from fastloop import _compat
+
+    def make(loop):
+        a, b = socket.socketpair()
+        tr = loop._make_socket_transport(a, asyncio.Protocol())
+        return tr, b
+
+    stdlib_loop = asyncio.SelectorEventLoop()
+    fast_loop = fastloop.new_event_loop()
+    try:
+        plain, b1 = make(stdlib_loop)
+        native, b2 = make(fast_loop)
+        for name in _compat.TRANSPORT_STATE_ATTRIBUTES:
+            assert name in vars(plain), name
+            assert name not in vars(native), name
+            assert isinstance(inspect.getattr_static(SocketTransport, name), property), name
+            if name not in ("_protocol", "_read_ready_cb", "_buffer"):
+                assert getattr(native, name) == getattr(plain, name) or name == "_sock_fd", name
+        plain.close()
+        native.close()
+        stdlib_loop.run_until_complete(asyncio.sleep(0))
+        fast_loop.run_until_complete(asyncio.sleep(0))
+        b1.close()
+        b2.close()
+    finally:
+        stdlib_loop.close()
+        fast_loop.close()
