@@ -190,17 +190,7 @@ cdef class EpollPoller(Poller):
             self.registered -= 1
             return 0
         if old_mask == 0:
-            rc = epoll_ctl(self.epfd, EPOLL_CTL_ADD, fd, &ev)
-            if rc < 0 and errno == EEXIST:
-                # Still registered through another descriptor of the same open
-                # file (dup, fork) after the old fd number was closed.
-                rc = epoll_ctl(self.epfd, EPOLL_CTL_MOD, fd, &ev)
-            if rc < 0:
-                PyErr_SetFromErrno(OSError)
-            self.registered += 1
-            if self.registered > self.ready_capacity:
-                self._grow_events(self.ready_capacity * 2)
-            return 0
+            return self._add_new(fd, &ev)
         rc = epoll_ctl(self.epfd, EPOLL_CTL_MOD, fd, &ev)
         if rc < 0 and errno == ENOENT:
             # The fd was closed while registered and its number reused: the
@@ -218,6 +208,20 @@ cdef class EpollPoller(Poller):
                 # for an fd closed while registered). Neither may we.
                 return 0
             PyErr_SetFromErrno(OSError)
+        return 0
+
+    cdef int _add_new(self, int fd, epoll_event* ev) except -1:
+        # An fd the loop had no interest in joins the epoll set.
+        cdef int rc = epoll_ctl(self.epfd, EPOLL_CTL_ADD, fd, ev)
+        if rc < 0 and errno == EEXIST:
+            # Still registered through another descriptor of the same open
+            # file (dup, fork) after the old fd number was closed.
+            rc = epoll_ctl(self.epfd, EPOLL_CTL_MOD, fd, ev)
+        if rc < 0:
+            PyErr_SetFromErrno(OSError)
+        self.registered += 1
+        if self.registered > self.ready_capacity:
+            self._grow_events(self.ready_capacity * 2)
         return 0
 
     cdef int _control_oneshot(self, int fd, int old_mask, int new_mask, int state) except -1:
@@ -260,14 +264,7 @@ cdef class EpollPoller(Poller):
         ev.events = _epoll_bits(mask) | EPOLLONESHOT
         ev.data.fd = fd
         if state == KS_PLAIN:
-            rc = epoll_ctl(self.epfd, EPOLL_CTL_ADD, fd, &ev)
-            if rc < 0 and errno == EEXIST:
-                rc = epoll_ctl(self.epfd, EPOLL_CTL_MOD, fd, &ev)
-            if rc < 0:
-                PyErr_SetFromErrno(OSError)
-            self.registered += 1
-            if self.registered > self.ready_capacity:
-                self._grow_events(self.ready_capacity * 2)
+            self._add_new(fd, &ev)
         else:
             rc = epoll_ctl(self.epfd, EPOLL_CTL_MOD, fd, &ev)
             if rc < 0 and errno == ENOENT:

@@ -29,3 +29,16 @@ def loop():
     yield loop
     if not loop.is_closed():
         loop.close()
+
+
+def same_on_both_loops(scenario):
+    """Run scenario(loop) on a fresh loop of each kind; the results must be equal."""
+    results = {}
+    for name, factory in LOOPS.items():
+        loop = factory()
+        try:
+            results[name] = scenario(loop)
+        finally:
+            loop.close()
+    assert results["fastloop"] == results["asyncio"]
+    return results["fastloop"]

@@ -10,21 +10,11 @@ import signal
 import socket
 import threading
 
-from conftest import LOOPS
+from conftest import same_on_both_loops as both
 
 CHAIN = 40
 
 
-def both(scenario):
-    results = {}
-    for name, factory in LOOPS.items():
-        loop = factory()
-        try:
-            results[name] = scenario(loop)
-        finally:
-            loop.close()
-    assert results["fastloop"] == results["asyncio"]
-    return results["fastloop"]
 
 
 def chain(loop, at_step, log):

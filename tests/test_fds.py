@@ -7,6 +7,7 @@ import tempfile
 
 import pytest
 from conftest import LOOPS
+from conftest import same_on_both_loops as both
 
 
 def outcome(fn):
@@ -16,16 +17,6 @@ def outcome(fn):
         return ("raise", type(exc), str(exc))
 
 
-def both(scenario):
-    results = {}
-    for name, factory in LOOPS.items():
-        loop = factory()
-        try:
-            results[name] = scenario(loop)
-        finally:
-            loop.close()
-    assert results["fastloop"] == results["asyncio"]
-    return results["fastloop"]
 
 
 def run_briefly(loop, n=3):

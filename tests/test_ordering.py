@@ -14,6 +14,7 @@ import time
 
 import pytest
 from conftest import LOOPS
+from conftest import same_on_both_loops as run_both
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -253,16 +254,6 @@ def test_random_programs_same_trace(ops, ticker):
 # -- explicit regression examples -------------------------------------------
 
 
-def run_both(scenario):
-    traces = {}
-    for name, factory in LOOPS.items():
-        loop = factory()
-        try:
-            traces[name] = scenario(loop)
-        finally:
-            loop.close()
-    assert traces["fastloop"] == traces["asyncio"]
-    return traces["fastloop"]
 
 
 def test_call_later_zero_runs_after_call_soon():
