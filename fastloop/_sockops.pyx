@@ -36,7 +36,8 @@ once the accept completes).
 
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release
-from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, _PyBytes_Resize
+from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 from cpython.exc cimport PyErr_CheckSignals, PyErr_Clear, PyErr_SetFromErrno
 from libc.errno cimport EAGAIN, EINTR, errno
 
@@ -115,6 +116,10 @@ cdef object WOULD_BLOCK = object()
 cdef enum:
     RECV_BUFFER_SIZE = 262144
 cdef char recv_buffer[RECV_BUFFER_SIZE]
+# Up to this size a result is copied out of recv_buffer; larger reads are
+# received into their own bytes object (_recv_direct).
+cdef enum:
+    RECV_COPY_MAX = 16384
 
 
 cdef int _plain_fd(object sock) except -2:
@@ -142,6 +147,8 @@ cdef object _recv(object sock, object n):
     if type(n) is int and 0 <= n <= RECV_BUFFER_SIZE:
         fd = _plain_fd(sock)
     if fd >= 0:
+        if n > RECV_COPY_MAX:
+            return _recv_direct(fd, n)
         while True:
             got = c_recv(fd, recv_buffer, <size_t>n, 0)
             if got >= 0:
@@ -153,6 +160,34 @@ cdef object _recv(object sock, object n):
         return sock.recv(n)
     except (BlockingIOError, InterruptedError):
         return WOULD_BLOCK
+
+
+cdef object _recv_direct(int fd, Py_ssize_t n):
+    # A large read goes straight into the bytes object it returns, as
+    # socket.recv() does: copying up to n bytes out of recv_buffer afterwards
+    # costs more than allocating n and shrinking. A small result is copied
+    # into an object of its size so the large block goes back at once.
+    cdef ssize_t got
+    cdef PyObject* raw
+    data = PyBytes_FromStringAndSize(NULL, n)
+    while True:
+        got = c_recv(fd, PyBytes_AS_STRING(data), <size_t>n, 0)
+        if got >= 0:
+            break
+        if errno != EINTR:
+            return _syscall_failed()
+        PyErr_CheckSignals()
+    if got == n:
+        return data
+    if got <= RECV_COPY_MAX:
+        return PyBytes_FromStringAndSize(PyBytes_AS_STRING(data), got)
+    raw = <PyObject*>data
+    Py_INCREF(data)         # _PyBytes_Resize takes over this reference
+    data = None             # ... and must see the object's only one
+    _PyBytes_Resize(&raw, got)
+    data = <object>raw
+    Py_DECREF(data)
+    return data
 
 
 cdef object _recv_into(object sock, object buf):

@@ -562,3 +562,39 @@ def test_fd_used_by_transport(any_loop):
                 await asyncio.sleep(0)
 
         run(any_loop, main())
+
+
+@pytest.mark.parametrize("n", [1024, 16384, 16385, 65536, 262144])
+@pytest.mark.parametrize("available", [1, 16384, 16385, 40000, 65536, 300000])
+def test_recv_sizes_around_the_copy_and_direct_paths(n, available):
+    # Small requests are copied out of the shared buffer; large ones go
+    # straight into their own bytes object, shrunk (or copied when the result
+    # is small). Every combination returns what socket.recv() returns.
+    payload = bytes(range(256)) * (available // 256) + bytes(range(available % 256))
+
+    async def main(loop):
+        a, b = tcp_pair()
+        try:
+            b.settimeout(5)
+            b.sendall(payload)
+            await asyncio.sleep(0.05)       # all of it is in a's receive buffer
+            got = b""
+            chunks = []
+            while len(got) < min(n, available):
+                chunk = await loop.sock_recv(a, n)
+                chunks.append(len(chunk))
+                got += chunk
+            return got, all(c <= n for c in chunks)
+        finally:
+            a.close()
+            b.close()
+
+    for factory in (fastloop.new_event_loop, asyncio.SelectorEventLoop):
+        loop = factory()
+        try:
+            got, bounded = loop.run_until_complete(main(loop))
+        finally:
+            loop.close()
+        assert bounded
+        assert got == payload[:len(got)]
+        assert len(got) >= min(n, available)
