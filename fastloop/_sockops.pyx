@@ -77,6 +77,7 @@ cdef object _sock_gettimeout = _socket.socket.gettimeout
 cdef object _WeakValueDictionary = weakref.WeakValueDictionary
 cdef object _Future = asyncio.Future
 cdef object _base_create_future = asyncio.BaseEventLoop.create_future
+cdef object _native_create_future = LoopCore.create_future
 cdef object _AF_INET = _socket.AF_INET
 cdef object _AF_INET6 = getattr(_socket, 'AF_INET6', None)
 cdef object _SOL_SOCKET = _socket.SOL_SOCKET
@@ -239,8 +240,9 @@ cdef object _send(object sock, object data):
 
 
 cdef object _create_future(LoopCore loop):
-    # loop.create_future(), without a Python frame when it is the stdlib's.
-    if type(loop).create_future is _base_create_future:
+    # loop.create_future() without a method call when it is fastloop's or the stdlib's.
+    meth = type(loop).create_future
+    if meth is _native_create_future or meth is _base_create_future:
         return _Future(loop=loop)
     return loop.create_future()
 

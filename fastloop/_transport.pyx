@@ -70,13 +70,15 @@ cdef object _os_error(int err):
 cdef class TransportCore:
     """The per-message state of one SocketTransport, as C fields."""
     cdef object transport       # owner; the registered reader keeps it alive, as the stdlib's does
-    cdef object protocol
-    cdef object buffer
-    cdef object empty_waiter
-    cdef object read_cb         # _read_ready_cb as set
-    cdef Py_ssize_t conn_lost
-    cdef int fd
-    cdef bint eof
+    # What SocketTransport's properties of the same names (with a leading
+    # underscore; _sock_fd for fd) read and assign.
+    cdef public object protocol
+    cdef public object buffer
+    cdef public object empty_waiter
+    cdef public Py_ssize_t conn_lost
+    cdef public int fd
+    cdef public bint eof
+    cdef readonly object read_cb    # _read_ready_cb; set by _set_read_ready_cb()
     cdef int read_mode
 
     def __cinit__(self, transport):
@@ -263,14 +265,6 @@ def write(self, data):
     (<TransportCore?>self._core).write(data)
 
 
-def _get_read_ready(self):
-    return (<TransportCore?>self._core).on_readable
-
-
-def _get_read_ready_cb(self):
-    return (<TransportCore?>self._core).read_cb
-
-
 def _set_read_ready_cb(self, cb):
     cdef TransportCore core = self._core
     func = getattr(cb, '__func__', None)
@@ -281,51 +275,3 @@ def _set_read_ready_cb(self, cb):
     else:
         core.read_mode = READ_OTHER
     core.read_cb = cb
-
-
-def _get_sock_fd(self):
-    return (<TransportCore?>self._core).fd
-
-
-def _set_sock_fd(self, fd):
-    (<TransportCore?>self._core).fd = fd
-
-
-def _get_protocol(self):
-    return (<TransportCore?>self._core).protocol
-
-
-def _set_protocol(self, protocol):
-    (<TransportCore?>self._core).protocol = protocol
-
-
-def _get_buffer(self):
-    return (<TransportCore?>self._core).buffer
-
-
-def _set_buffer(self, buffer):
-    (<TransportCore?>self._core).buffer = buffer
-
-
-def _get_conn_lost(self):
-    return (<TransportCore?>self._core).conn_lost
-
-
-def _set_conn_lost(self, n):
-    (<TransportCore?>self._core).conn_lost = n
-
-
-def _get_eof(self):
-    return (<TransportCore?>self._core).eof
-
-
-def _set_eof(self, eof):
-    (<TransportCore?>self._core).eof = eof
-
-
-def _get_empty_waiter(self):
-    return (<TransportCore?>self._core).empty_waiter
-
-
-def _set_empty_waiter(self, waiter):
-    (<TransportCore?>self._core).empty_waiter = waiter

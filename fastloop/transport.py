@@ -7,15 +7,19 @@ The state attributes below are properties over the core's C fields: the
 stdlib's code keeps reading and assigning them as attributes.
 """
 
+import operator
 import socket
 
 from fastloop import _compat, _transport
 
 
 def _field(name):
-    getter = getattr(_transport, f"_get_{name}")
-    setter = getattr(_transport, f"_set_{name}")
-    return property(getter, setter)
+    # The stdlib's code reads and assigns these rarely (close, abort, flow
+    # control); the native read/write paths use the C fields directly.
+    def set_field(self, value):
+        setattr(self._core, name, value)
+
+    return property(operator.attrgetter(f"_core.{name}"), set_field)
 
 
 class SocketTransport(_compat.SelectorSocketTransport):
@@ -24,15 +28,16 @@ class SocketTransport(_compat.SelectorSocketTransport):
         self._core = _transport.new_core(self)
         super().__init__(*args, **kwargs)
 
-    _sock_fd = _field("sock_fd")
+    _sock_fd = _field("fd")
     _protocol = _field("protocol")
     _buffer = _field("buffer")
     _conn_lost = _field("conn_lost")
     _eof = _field("eof")
     _empty_waiter = _field("empty_waiter")
-    _read_ready_cb = _field("read_ready_cb")
+    # Setting it also picks the core's native read path.
+    _read_ready_cb = property(operator.attrgetter("_core.read_cb"), _transport._set_read_ready_cb)
     # The reader callback the stdlib registers: the core's native method.
-    _read_ready = property(_transport._get_read_ready)
+    _read_ready = property(operator.attrgetter("_core.on_readable"))
     _read_ready__data_received = _transport._read_ready__data_received
     _read_ready__get_buffer = _transport._read_ready__get_buffer
     write = _transport.write

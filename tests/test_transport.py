@@ -342,8 +342,12 @@ def test_the_state_fastloop_keeps_natively_is_what_the_stdlib_transport_assigns(
             assert name in vars(plain), name
             assert name not in vars(native), name
             assert isinstance(inspect.getattr_static(SocketTransport, name), property), name
-            if name not in ("_protocol", "_read_ready_cb", "_buffer"):
-                assert getattr(native, name) == getattr(plain, name) or name == "_sock_fd", name
+        # Same values where the two transports' states are comparable.
+        for name in ("_conn_lost", "_eof", "_empty_waiter"):
+            assert getattr(native, name) == getattr(plain, name), name
+        assert native._sock_fd == native._sock.fileno()
+        assert type(native._buffer) is type(plain._buffer)
+        assert native._read_ready_cb == native._read_ready__data_received
         plain.close()
         native.close()
         stdlib_loop.run_until_complete(asyncio.sleep(0))
