@@ -29,11 +29,18 @@ a wrapper), one with a timeout, a family other than those three, and every
 platform without accept4 (only Linux uses it here).
 """
 
-from cpython.bytes cimport PyBytes_FromStringAndSize
-from cpython.exc cimport PyErr_CheckSignals, PyErr_SetFromErrno
-from cpython.unicode cimport PyUnicode_FromString
+from cpython.exc cimport PyErr_CheckSignals
 
 from fastloop._loop cimport LoopCore
+from fastloop._sockaddr cimport (
+    AF_INET,
+    AF_INET6,
+    AF_UNIX,
+    sockaddr,
+    sockaddr_storage,
+    sockaddr_to_python,
+    socklen_t,
+)
 
 import _socket
 import os
@@ -42,45 +49,13 @@ import socket as _socket_module
 from fastloop import _compat
 
 cdef extern from "_sys.h" nogil:
-    ctypedef unsigned int socklen_t
-    ctypedef unsigned short sa_family_t
-    struct sockaddr:
-        sa_family_t sa_family
-        char sa_data[14]
-    struct sockaddr_storage:
-        sa_family_t ss_family
-    struct in_addr:
-        pass
-    struct in6_addr:
-        pass
-    struct sockaddr_in:
-        unsigned short sin_port
-        in_addr sin_addr
-    struct sockaddr_in6:
-        unsigned short sin6_port
-        unsigned int sin6_flowinfo
-        in6_addr sin6_addr
-        unsigned int sin6_scope_id
-    struct sockaddr_un:
-        char sun_path[108]
-    enum:
-        INET6_ADDRSTRLEN
-    int AF_INET, AF_INET6, AF_UNIX
     int EAGAIN, EWOULDBLOCK, EINTR, ECONNABORTED
     int EMFILE, ENFILE, ENOBUFS, ENOMEM
-    const char* inet_ntop(int af, const void* src, char* dst, socklen_t size)
-    unsigned short ntohs(unsigned short n)
-    unsigned int ntohl(unsigned int n)
-    size_t strnlen(const char* s, size_t maxlen)
     int close(int fd)
 
     int FL_HAVE_ACCEPT4
     int FL_SOCK_NONBLOCK
-    size_t FL_SUN_PATH_OFFSET
     int fl_accept4(int fd, sockaddr* addr, socklen_t* addrlen)
-
-cdef extern from "Python.h":
-    object PyUnicode_DecodeFSDefaultAndSize(const char* s, Py_ssize_t size)
 
 #: True where the native loop can run at all (Linux: accept4 exists).
 HAVE_ACCEPT4 = bool(FL_HAVE_ACCEPT4)
@@ -116,44 +91,6 @@ cdef int _native_family(object sock) except -2:
     if family == AF_INET or family == AF_INET6 or family == AF_UNIX:
         return family
     return -1
-
-
-cdef object _ip_text(int family, const void* packed):
-    cdef char text[INET6_ADDRSTRLEN]
-    if inet_ntop(family, packed, text, sizeof(text)) == NULL:
-        PyErr_SetFromErrno(OSError)
-    return PyUnicode_FromString(text)
-
-
-cdef object _peer_address(sockaddr_storage* peer, socklen_t size):
-    """The address as sock.accept() returns it, from what accept4 wrote."""
-    cdef sockaddr* sa = <sockaddr*>peer
-    cdef sockaddr_in* v4
-    cdef sockaddr_in6* v6
-    cdef sockaddr_un* un
-    cdef size_t path_room
-    if size == 0:
-        return None
-    if size > sizeof(sockaddr_storage):
-        size = sizeof(sockaddr_storage)     # the kernel truncated it
-    if sa.sa_family == AF_INET:
-        v4 = <sockaddr_in*>peer
-        return (_ip_text(AF_INET, &v4.sin_addr), ntohs(v4.sin_port))
-    if sa.sa_family == AF_INET6:
-        v6 = <sockaddr_in6*>peer
-        return (_ip_text(AF_INET6, &v6.sin6_addr), ntohs(v6.sin6_port),
-                ntohl(v6.sin6_flowinfo), v6.sin6_scope_id)
-    if sa.sa_family == AF_UNIX:
-        un = <sockaddr_un*>peer
-        path_room = size - FL_SUN_PATH_OFFSET if size > FL_SUN_PATH_OFFSET else 0
-        if path_room > 0 and un.sun_path[0] == 0:
-            # A Linux abstract name: every byte counts, the leading NUL too.
-            return PyBytes_FromStringAndSize(un.sun_path, path_room)
-        # A path (decoded as os.fsdecode would), or '' for an unnamed peer.
-        return PyUnicode_DecodeFSDefaultAndSize(
-            un.sun_path, strnlen(un.sun_path, path_room))
-    # Not reached: only the three families above take this path.
-    return (sa.sa_family, PyBytes_FromStringAndSize(sa.sa_data, sizeof(sa.sa_data)))
 
 
 cdef object _wrap_fd(int fd, object family, object stype, object proto):
@@ -229,7 +166,7 @@ def accept_connection(LoopCore self, protocol_factory, sock, sslcontext=None, se
                             *timeouts, **timeout_kwargs)
             return None
         try:
-            addr = _peer_address(&peer, peer_size)
+            addr = sockaddr_to_python(&peer, peer_size)
         except BaseException:
             close(fd)
             raise

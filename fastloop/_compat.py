@@ -150,6 +150,32 @@ TransportSocket = trsock.TransportSocket
 transport_logger = selector_events.logger
 #: The stdlib's socket transport; fastloop's subclasses it (see transport.py).
 SelectorSocketTransport = selector_events._SelectorSocketTransport
+#: The stdlib's datagram transport; fastloop's subclasses it (see datagram.py).
+SelectorDatagramTransport = selector_events._SelectorDatagramTransport
+#: The stdlib datagram transport's per-datagram state, which fastloop's keeps
+#: in C fields behind properties of these names.
+DATAGRAM_STATE_ATTRIBUTES = (
+    "_sock_fd", "_protocol", "_buffer", "_buffer_size", "_conn_lost", "_address",
+)
+#: Stdlib datagram transport methods the native paths call by name.
+REQUIRED_DATAGRAM_METHODS = (
+    "_read_ready", "sendto", "_sendto_ready", "_fatal_error", "_maybe_pause_protocol",
+)
+#: What one queued datagram adds to get_write_buffer_size(): its length on
+#: 3.11/3.12, plus an 8-byte header from 3.13 (a class attribute from 3.14);
+#: -1 on 3.10, whose transport sums the queue instead of keeping a size.
+if PY_VERSION < (3, 11):
+    DATAGRAM_HEADER_SIZE = -1
+elif PY_VERSION < (3, 13):
+    DATAGRAM_HEADER_SIZE = 0
+else:
+    DATAGRAM_HEADER_SIZE = getattr(SelectorDatagramTransport, "_header_size", 8)
+#: 3.15 transports register their writer through their own _add_writer
+#: (which passes the transport's context); earlier ones call the loop's.
+DATAGRAM_WRITER_ON_TRANSPORT = hasattr(selector_events._SelectorTransport, "_add_writer")
+#: 3.12+ refuse a datagram transport on an fd another transport still uses
+#: (_make_datagram_transport calls _ensure_fd_no_transport); 3.10/3.11 don't.
+DATAGRAM_CHECKS_FD_IN_USE = PY_VERSION >= (3, 12)
 
 _FORMAT_TAKES_DEBUG = (
     "debug" in inspect.signature(format_helpers._format_callback_source).parameters
@@ -241,6 +267,11 @@ def missing_names():
         f"_SelectorSocketTransport.{name}"
         for name in REQUIRED_TRANSPORT_METHODS
         if not hasattr(SelectorSocketTransport, name)
+    ]
+    missing += [
+        f"_SelectorDatagramTransport.{name}"
+        for name in REQUIRED_DATAGRAM_METHODS
+        if not hasattr(SelectorDatagramTransport, name)
     ]
     missing += [
         f"WeakValueDictionary().{name}"

@@ -7,6 +7,7 @@ import weakref
 
 from fastloop import _accept, _compat, _sockops
 from fastloop._loop import LoopCore
+from fastloop.datagram import DatagramTransport
 from fastloop.transport import SocketTransport, native_capable
 
 _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
@@ -105,6 +106,13 @@ class Loop(LoopCore, asyncio.SelectorEventLoop):
             )
         self._ensure_fd_no_transport(sock)
         return SocketTransport(self, sock, protocol, waiter, extra, server)
+
+    def _make_datagram_transport(self, sock, protocol, address=None, waiter=None, extra=None):
+        if not native_capable(sock):
+            return super()._make_datagram_transport(sock, protocol, address, waiter, extra)
+        if _compat.DATAGRAM_CHECKS_FD_IN_USE:
+            self._ensure_fd_no_transport(sock)
+        return DatagramTransport(self, sock, protocol, address, waiter, extra)
 
     # The server accept loop: native, one accept4(2) per connection
     # (fastloop/_accept.pyx); it hands every listening socket it cannot serve
