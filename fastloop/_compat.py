@@ -173,6 +173,15 @@ else:
 #: 3.15 transports register their writer through their own _add_writer
 #: (which passes the transport's context); earlier ones call the loop's.
 DATAGRAM_WRITER_ON_TRANSPORT = hasattr(selector_events._SelectorTransport, "_add_writer")
+#: The stdlib's pipe transports; fastloop's subclass them (see pipes.py).
+UnixReadPipeTransport = unix_events._UnixReadPipeTransport
+UnixWritePipeTransport = unix_events._UnixWritePipeTransport
+#: The pipe transports' hot state, kept in C fields behind properties of these names.
+READ_PIPE_STATE_ATTRIBUTES = ("_fileno", "_protocol")
+WRITE_PIPE_STATE_ATTRIBUTES = ("_fileno", "_protocol", "_buffer", "_conn_lost", "_closing")
+#: Stdlib pipe transport methods the native paths call by name.
+REQUIRED_READ_PIPE_METHODS = ("_read_ready",)
+REQUIRED_WRITE_PIPE_METHODS = ("write", "_write_ready", "_fatal_error", "_maybe_pause_protocol")
 #: 3.12+ refuse a datagram transport on an fd another transport still uses
 #: (_make_datagram_transport calls _ensure_fd_no_transport); 3.10/3.11 don't.
 DATAGRAM_CHECKS_FD_IN_USE = PY_VERSION >= (3, 12)
@@ -272,6 +281,13 @@ def missing_names():
         f"_SelectorDatagramTransport.{name}"
         for name in REQUIRED_DATAGRAM_METHODS
         if not hasattr(SelectorDatagramTransport, name)
+    ]
+    missing += [
+        f"{cls.__name__}.{name}"
+        for cls, names in ((UnixReadPipeTransport, REQUIRED_READ_PIPE_METHODS),
+                           (UnixWritePipeTransport, REQUIRED_WRITE_PIPE_METHODS))
+        for name in names
+        if not hasattr(cls, name)
     ]
     missing += [
         f"WeakValueDictionary().{name}"

@@ -8,6 +8,7 @@ import weakref
 from fastloop import _accept, _compat, _sockops
 from fastloop._loop import LoopCore
 from fastloop.datagram import DatagramTransport
+from fastloop.pipes import ReadPipeTransport, WritePipeTransport
 from fastloop.transport import SocketTransport, native_capable
 
 _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
@@ -113,6 +114,12 @@ class Loop(LoopCore, asyncio.SelectorEventLoop):
         if _compat.DATAGRAM_CHECKS_FD_IN_USE:
             self._ensure_fd_no_transport(sock)
         return DatagramTransport(self, sock, protocol, address, waiter, extra)
+
+    def _make_read_pipe_transport(self, pipe, protocol, waiter=None, extra=None):
+        return ReadPipeTransport(self, pipe, protocol, waiter, extra)
+
+    def _make_write_pipe_transport(self, pipe, protocol, waiter=None, extra=None):
+        return WritePipeTransport(self, pipe, protocol, waiter, extra)
 
     # The server accept loop: native, one accept4(2) per connection
     # (fastloop/_accept.pyx); it hands every listening socket it cannot serve

@@ -1,0 +1,127 @@
+"""Where a pipe transport reads and writes: the native hot path of pipes.
+
+``fastloop.pipes.ReadPipeTransport`` and ``WritePipeTransport`` are the
+running Python's own ``_UnixReadPipeTransport`` / ``_UnixWritePipeTransport``
+(``connect_read_pipe``, ``connect_write_pipe`` and a subprocess's stdin,
+stdout and stderr), so EOF, pause/resume, close, abort, ``BrokenPipeError``
+and ``connection_lost`` are the stdlib's code. Their hot state (``_fileno``,
+``_protocol``, ``_buffer``, ``_conn_lost``, ``_closing``) is C fields of one
+``PipeCore``, and two methods are native:
+
+* the read transport's ``_read_ready`` (the registered reader) is
+  ``on_readable``: one read(2) of up to ``max_size`` bytes per readiness
+  event, as the stdlib, straight into the bytes object ``data_received``
+  gets. A read that brings no data other than "would block" (end of file,
+  an error) is handed to the stdlib's ``_read_ready``, which reads again and
+  takes its own EOF or error path: both are sticky on pipes and sockets (the
+  only fds this runs on; a tty's EOF is not, so character devices keep the
+  stdlib's read).
+* the write transport's ``write``: with nothing queued, write(2) in the call;
+  only the rest is queued (the stdlib's ``_write_ready`` flushes it). Every
+  other case (a bytearray or memoryview, empty data, a closing or broken
+  pipe, a non-empty queue) goes, before anything was written, to the
+  stdlib's ``write``, so its checks and messages are the running Python's.
+"""
+
+cimport cython
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from libc.errno cimport EAGAIN, EINTR, errno
+from libc.string cimport strerror
+
+from fastloop._readbytes cimport read_bytes
+
+from fastloop import _compat
+
+cdef extern from "_sys.h" nogil:
+    ssize_t write(int fd, const void* buf, size_t n)
+
+cdef extern from "errno.h" nogil:
+    int EWOULDBLOCK
+
+cdef object _stdlib_read_ready = _compat.UnixReadPipeTransport._read_ready
+cdef object _stdlib_write = _compat.UnixWritePipeTransport.write
+
+
+cdef inline bint _would_block(int err) noexcept nogil:
+    return err == EAGAIN or err == EWOULDBLOCK or err == EINTR
+
+
+@cython.final
+@cython.auto_pickle(False)
+cdef class PipeCore:
+    """The per-chunk state of one pipe transport, as C fields."""
+    cdef object transport       # owner; the registered reader keeps it alive, as the stdlib's does
+    # What the transports' properties of the same names (with a leading
+    # underscore) read and assign; fileno is None once the stdlib refused
+    # the fd (not a pipe), so it is an object.
+    cdef public object fileno
+    cdef public object protocol
+    cdef public object buffer
+    cdef public Py_ssize_t conn_lost
+    cdef public bint closing
+    cdef bint native
+    cdef int fd
+    cdef Py_ssize_t max_size
+
+    def __cinit__(self, transport):
+        self.transport = transport
+        self.fd = -1
+
+    def start(self, bint native, max_size=0):
+        """Called once the stdlib's __init__ has set the state up."""
+        self.native = native and self.fileno is not None
+        if self.native:
+            self.fd = self.fileno
+            self.max_size = max_size
+
+    def on_readable(self):
+        """The read transport's reader callback (what ``transport._read_ready`` is)."""
+        cdef ssize_t n
+        cdef int err = 0
+        if not self.native:
+            return _stdlib_read_ready(self.transport)
+        data = read_bytes(self.fd, self.max_size, False, &n, &err)
+        if data is None:
+            if n < 0 and _would_block(err):
+                return None
+            # EOF or an error: the stdlib's read meets it again and handles it.
+            return _stdlib_read_ready(self.transport)
+        self.protocol.data_received(data)
+
+    cdef object write_data(self, object data):
+        cdef ssize_t n
+        cdef Py_ssize_t size
+        cdef int err
+        transport = self.transport
+        if (not self.native or type(data) is not bytes or self.conn_lost or self.closing
+                or self.buffer):
+            return _stdlib_write(transport, data)
+        size = PyBytes_GET_SIZE(data)
+        if size == 0:
+            return None         # what the stdlib does with empty data
+        n = write(self.fd, PyBytes_AS_STRING(data), size)
+        if n == size:
+            return None
+        if n < 0:
+            err = errno
+            if not _would_block(err):
+                self.conn_lost += 1
+                transport._fatal_error(OSError(err, strerror(err).decode()),
+                                       'Fatal write error on pipe transport')
+                return None
+            n = 0
+        if n > 0:
+            data = memoryview(data)[n:]
+        transport._loop._add_writer(self.fd, transport._write_ready)
+        self.buffer += data
+        transport._maybe_pause_protocol()
+        return None
+
+
+def new_core(transport):
+    return PipeCore(transport)
+
+
+def transport_write(self, data):
+    """Write ``data`` to the pipe (the stdlib's ``WriteTransport.write``)."""
+    return (<PipeCore?>self._core).write_data(data)
