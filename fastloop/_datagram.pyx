@@ -204,6 +204,8 @@ cdef class DatagramCore:
     cdef int cached_slot(self, object addr):
         """The cache slot of a tuple recvfrom produced (or an equal one), else -1."""
         cdef int i
+        if addr is None:
+            return -1           # empty slots hold None; the stdlib rejects it
         if self.cached[self.last_slot] is addr:
             return self.last_slot
         for i in range(ADDR_CACHE):
