@@ -159,8 +159,7 @@ cdef class DatagramCore:
                        and sock.family in (AF_INET, AF_INET6, _socket_module.AF_UNIX))
         self.max_size = max_size
 
-    def on_readable(self):
-        """The transport's reader callback (what ``transport._read_ready`` is)."""
+    cdef object on_readable(self):
         cdef ssize_t n
         cdef int err = 0
         cdef sockaddr_storage sa
@@ -266,6 +265,19 @@ def new_core(transport):
     return DatagramCore(transport)
 
 
+# The reader and sendto() are bound on the transport class (not the core's
+# methods) under the stdlib's names, so that a handle running them reads as
+# the stdlib's ("Exception in callback _SelectorDatagramTransport._read_ready()").
+def read_ready(self):
+    """The transport's reader callback (what ``transport._read_ready`` is)."""
+    (<DatagramCore?>self._core).on_readable()
+
+
 def transport_sendto(self, data, addr=None):
     """Send ``data`` to ``addr`` (the stdlib's ``DatagramTransport.sendto``)."""
     return (<DatagramCore?>self._core).send_datagram(data, addr)
+
+
+read_ready.__qualname__ = _stdlib_read_ready.__qualname__
+transport_sendto.__name__ = _stdlib_sendto.__name__
+transport_sendto.__qualname__ = _stdlib_sendto.__qualname__

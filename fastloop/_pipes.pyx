@@ -74,8 +74,7 @@ cdef class PipeCore:
             self.fd = self.fileno
             self.max_size = max_size
 
-    def on_readable(self):
-        """The read transport's reader callback (what ``transport._read_ready`` is)."""
+    cdef object on_readable(self):
         cdef ssize_t n
         cdef int err = 0
         if not self.native:
@@ -122,6 +121,20 @@ def new_core(transport):
     return PipeCore(transport)
 
 
+# The reader and write() are bound on the transport class (not the core's
+# methods) under the stdlib's names, so that a handle running them reads as
+# the stdlib's ("Exception in callback _UnixReadPipeTransport._read_ready()").
+
+def read_ready(self):
+    """The read transport's reader callback (what ``transport._read_ready`` is)."""
+    (<PipeCore?>self._core).on_readable()
+
+
 def transport_write(self, data):
     """Write ``data`` to the pipe (the stdlib's ``WriteTransport.write``)."""
     return (<PipeCore?>self._core).write_data(data)
+
+
+read_ready.__qualname__ = _stdlib_read_ready.__qualname__
+transport_write.__name__ = _stdlib_write.__name__
+transport_write.__qualname__ = _stdlib_write.__qualname__

@@ -5,7 +5,6 @@ The running Python's own ``_UnixReadPipeTransport`` and
 their read and write native (``_pipes.pyx``).
 """
 
-import operator
 import os
 import stat
 
@@ -24,8 +23,8 @@ class ReadPipeTransport(_compat.UnixReadPipeTransport):
 
     _fileno = core_field("fileno")
     _protocol = core_field("protocol")
-    # The reader callback the stdlib registers: the core's native method.
-    _read_ready = property(operator.attrgetter("_core.on_readable"))
+    # The reader callback the stdlib registers: native.
+    _read_ready = _pipes.read_ready
 
 
 class WritePipeTransport(_compat.UnixWritePipeTransport):

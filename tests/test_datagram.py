@@ -488,3 +488,34 @@ def test_the_state_fastloop_keeps_natively_is_what_the_stdlib_transport_assigns(
     finally:
         stdlib_loop.close()
         fast_loop.close()
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_protocol_exceptions_reach_the_handler_as_on_the_stdlib(debug):
+    # datagram_received and error_received raising: the loop's handler gets
+    # the same message ("Exception in callback <the stdlib's reader>()").
+    async def scenario(loop):
+        loop.set_debug(debug)
+        trace = []
+        st, sp, ct, cp = await ip_pair(loop, socket.AF_INET, "127.0.0.1", trace,
+                                       server_echo=False)
+
+        def boom(*args):
+            raise ValueError("protocol failed")
+
+        sp.datagram_received = boom
+        cp.error_received = boom
+        ct.sendto(b"x")
+        await settle()
+        st.close()
+        await sp.lost
+        ct.sendto(b"refused")
+        await settle()
+        ct.sendto(b"refused again")
+        await settle()
+        ct.close()
+        await cp.lost
+        loop.set_debug(False)
+        return trace
+
+    on_both(scenario)

@@ -1217,6 +1217,98 @@ def _bad_cases():
         finally:
             s.close()
 
+    class DatagramLog(asyncio.DatagramProtocol):
+        def __init__(self):
+            self.calls = []
+
+        def error_received(self, exc):
+            self.calls.append("error_received:" + " ".join(describe(exc)))
+
+        def connection_lost(self, exc):
+            self.calls.append("lost:" + (" ".join(describe(exc)) if exc else "None"))
+
+    async def with_datagram(loop, fn, state="open"):
+        # An unconnected endpoint and a connected one aimed at it; the result
+        # is what the call returned plus every protocol call it caused.
+        srv, sp = await loop.create_datagram_endpoint(DatagramLog, local_addr=("127.0.0.1", 0))
+        cli, cp = await loop.create_datagram_endpoint(
+            DatagramLog, remote_addr=srv.get_extra_info("sockname"))
+        try:
+            if state != "open":
+                srv.close()
+                cli.close()
+                await asyncio.sleep(0.01)
+            value = fn(srv, cli)
+            await asyncio.sleep(0.01)
+            return f"{value!r} {sp.calls} {cp.calls}"
+        finally:
+            srv.close()
+            cli.close()
+
+    def to_client(srv, cli):
+        return cli.get_extra_info("sockname")
+
+    for label, fn in (
+            ("str", lambda srv, cli: srv.sendto("text", to_client(srv, cli))),
+            ("no_address", lambda srv, cli: srv.sendto(b"x")),
+            ("bad_address_type", lambda srv, cli: srv.sendto(b"x", 12)),
+            ("bad_port", lambda srv, cli: srv.sendto(b"x", ("127.0.0.1", 70000))),
+            ("bad_host", lambda srv, cli: srv.sendto(b"x", ("no such host\0", 9))),
+            ("wrong_address_connected", lambda srv, cli: cli.sendto(b"x", ("127.0.0.1", 9))),
+            ("oversized", lambda srv, cli: srv.sendto(b"x" * 70000, to_client(srv, cli))),
+            ("oversized_connected", lambda srv, cli: cli.sendto(b"x" * 70000))):
+        @case(f"datagram_sendto_{label}")
+        async def _(loop, fn=fn):
+            return await with_datagram(loop, fn)
+
+    for label, fn in (
+            ("unconnected", lambda srv, cli: srv.sendto(b"x", to_client(srv, cli))),
+            ("connected", lambda srv, cli: cli.sendto(b"x"))):
+        @case(f"datagram_sendto_closed_{label}")
+        async def _(loop, fn=fn):
+            return await with_datagram(loop, fn, state="closed")
+
+    async def with_write_pipe(loop, fn, close_first):
+        rfd, wfd = os.pipe()
+        proto = DatagramLog()
+        tr, _ = await loop.connect_write_pipe(lambda: proto, os.fdopen(wfd, "wb", 0))
+        try:
+            if close_first:
+                tr.close()
+                await asyncio.sleep(0.01)
+            value = fn(tr)
+            await asyncio.sleep(0.01)
+            return f"{value!r} {proto.calls}"
+        finally:
+            tr.close()
+            os.close(rfd)
+
+    for label, fn, close_first in (
+            ("str", lambda tr: tr.write("text"), False),
+            ("after_close", lambda tr: tr.write(b"x"), True),
+            ("after_write_eof", lambda tr: (tr.write_eof(), tr.write(b"x")), False)):
+        @case(f"pipe_write_{label}")
+        async def _(loop, fn=fn, close_first=close_first):
+            return await with_write_pipe(loop, fn, close_first)
+
+    @case("pipe_write_broken")
+    async def _(loop):
+        rfd, wfd = os.pipe()
+        os.close(rfd)
+        proto = DatagramLog()
+        tr, _ = await loop.connect_write_pipe(lambda: proto, os.fdopen(wfd, "wb", 0))
+        try:
+            tr.write(b"x" * 10)
+            await asyncio.sleep(0.01)
+            return f"{proto.calls}"
+        finally:
+            tr.close()
+
+    @case("pipe_read_not_a_pipe")
+    async def _(loop):
+        with open(__file__, "rb") as f:
+            await loop.connect_read_pipe(asyncio.Protocol, f)
+
     @case("running_loop_run_until_complete")
     async def _(loop):
         c = _noop()
