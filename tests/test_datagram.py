@@ -9,12 +9,11 @@ the address a datagram arrives with is the sender's ``getsockname()``.
 
 import asyncio
 import os
-import re
 import socket
 import tempfile
 
 import pytest
-from conftest import LOOPS
+from side_by_side import attempt, describe, on_both, settle
 
 import fastloop
 from fastloop import _compat
@@ -26,10 +25,6 @@ try:
         _s.bind(("::1", 0))
 except OSError:
     HAS_IPV6 = False
-
-
-def describe(exc):
-    return type(exc).__name__, re.sub(r"\d{4,5}", "PORT", re.sub(r"0x[0-9a-f]+", "0x?", str(exc)))
 
 
 class Recorder(asyncio.DatagramProtocol):
@@ -68,36 +63,6 @@ class Recorder(asyncio.DatagramProtocol):
         self.trace.append((self.name, "lost", None if exc is None else describe(exc)))
         if not self.lost.done():
             self.lost.set_result(None)
-
-
-def on_both(scenario):
-    """scenario(loop) -> result, run on a fresh loop of each kind; results must match."""
-    results = {}
-    for name, factory in LOOPS.items():
-        loop = factory()
-        errors = []
-        loop.set_exception_handler(lambda _loop, ctx: errors.append(
-            (ctx["message"], describe(ctx["exception"]) if "exception" in ctx else None)))
-        try:
-            result = loop.run_until_complete(asyncio.wait_for(scenario(loop), 30))
-            results[name] = (result, errors)
-        finally:
-            loop.close()
-    assert results["fastloop"] == results["asyncio"]
-    return results["fastloop"]
-
-
-def attempt(fn):
-    try:
-        fn()
-    except Exception as exc:  # noqa: BLE001 - compared across loops
-        return describe(exc)
-    return "ok"
-
-
-async def settle(n=5):
-    for _ in range(n):
-        await asyncio.sleep(0)
 
 
 async def ip_pair(loop, family, host, trace, server_echo=True):
@@ -139,7 +104,7 @@ def test_echo_connected_and_unconnected(family, host):
         await asyncio.gather(cp.lost, sp.lost)
         return trace, kinds[1:]
 
-    trace, _ = on_both(scenario)[0]
+    trace, _ = on_both(scenario)
     assert ("server", "datagram", b"\x01", 1, "client") in trace
     assert ("client", "datagram", b"fresh tuple", 11, "server") in trace
 
@@ -228,7 +193,7 @@ def test_unix_datagrams_paths_abstract_and_unbound():
                     s.close()
         return trace, replies
 
-    trace, replies = on_both(scenario)[0]
+    trace, replies = on_both(scenario)
     assert replies == [b"hi", b"hi"]
     assert [e[-1] for e in trace if e[1] == "datagram"] == ["path-client", "abstract-client", None]
 
@@ -272,7 +237,7 @@ def test_reuse_port_and_allow_broadcast():
         await asyncio.gather(p1.lost, p2.lost)
         return trace, opts
 
-    trace, opts = on_both(scenario)[0]
+    trace, opts = on_both(scenario)
     assert opts == (True, True, 0)
 
 
@@ -292,7 +257,7 @@ def test_icmp_port_unreachable_on_a_connected_socket():
         await cp.lost
         return trace
 
-    trace = on_both(scenario)[0]
+    trace = on_both(scenario)
     assert ("client", "error", "ConnectionRefusedError", "[Errno 111] Connection refused") in trace
 
 
@@ -333,7 +298,7 @@ def callback_order_scenario(n_datagrams):
 
 @pytest.mark.parametrize("n", [1, 3, 8])
 def test_callback_order_with_several_datagrams_waiting(n):
-    trace = on_both(callback_order_scenario(n))[0]
+    trace = on_both(callback_order_scenario(n))
     assert sum(1 for e in trace if e[0] == "soon") == n
 
 
@@ -385,7 +350,7 @@ def test_flow_control_pause_resume_and_buffer_size():
             reader.close()
         return trace, sizes, received
 
-    trace, sizes, received = on_both(scenario)[0]
+    trace, sizes, received = on_both(scenario)
     assert received == list(range(40))
     assert any(e[1] == "pause" for e in trace) and any(e[1] == "resume" for e in trace)
     assert max(sizes) > 0 and sizes[-1] == 0
@@ -405,7 +370,7 @@ def test_close_with_queued_datagrams_flushes_then_loses():
             reader.close()
         return trace, queued, raised, got
 
-    trace, queued, raised, got = on_both(scenario)[0]
+    trace, queued, raised, got = on_both(scenario)
     assert queued
     assert got == list(range(30)) + [ord("a")]
     assert trace[-1] == ("w", "lost", None)

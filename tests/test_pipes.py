@@ -8,18 +8,13 @@ bytes, what each call raised and the exception-handler messages must match.
 import asyncio
 import os
 import pty
-import re
 import sys
 
 import pytest
-from conftest import LOOPS
+from side_by_side import attempt, describe, on_both, settle
 
 import fastloop
 from fastloop.pipes import ReadPipeTransport, WritePipeTransport
-
-
-def describe(exc):
-    return type(exc).__name__, re.sub(r"0x[0-9a-f]+", "0x?", str(exc))
 
 
 class Recorder(asyncio.Protocol):
@@ -53,35 +48,6 @@ class Recorder(asyncio.Protocol):
         self.trace.append((self.name, "lost", None if exc is None else describe(exc)))
         if not self.lost.done():
             self.lost.set_result(None)
-
-
-def on_both(scenario):
-    results = {}
-    for name, factory in LOOPS.items():
-        loop = factory()
-        errors = []
-        loop.set_exception_handler(lambda _loop, ctx: errors.append(
-            (ctx["message"], describe(ctx["exception"]) if "exception" in ctx else None)))
-        try:
-            results[name] = (loop.run_until_complete(asyncio.wait_for(scenario(loop), 30)),
-                             errors)
-        finally:
-            loop.close()
-    assert results["fastloop"] == results["asyncio"]
-    return results["fastloop"][0]
-
-
-def attempt(fn):
-    try:
-        fn()
-    except Exception as exc:  # noqa: BLE001 - compared across loops
-        return describe(exc)
-    return "ok"
-
-
-async def settle(n=5):
-    for _ in range(n):
-        await asyncio.sleep(0)
 
 
 def test_fastloop_uses_the_native_pipe_transports():
