@@ -78,9 +78,10 @@ conformance: build
 
 # Benchmarks (opt-in): fastloop side by side with asyncio, uvloop and rloop,
 # installed into their own venv so .venv stays free of other loops.
-# make bench (~21 min): the micro benchmarks, then the echo and HTTP matrix
+# make bench (~23 min): the micro benchmarks, then the echo and HTTP matrix
 # (bench/echo.py: 4 echo server styles x 1/10/100 KiB x 10/100 connections,
-# plus HTTP at 10/100 connections; 3 rounds of 2.5 s), then bench/report.py.
+# plus HTTP and UDP echo at 10/100 connections; 3 rounds of 2.5 s), the pipe
+# throughput row (bench/pipe.py), then bench/report.py.
 # Timings and options: bench/README.md.
 BENCH_VENV ?= .venv-bench
 $(BENCH_VENV)/.installed: requirements-bench.txt
@@ -94,7 +95,16 @@ bench: build $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python -c "import site, sys; open(site.getsitepackages()[0] + '/fastloop-dev.pth', 'w').write(sys.argv[1] + '\n')" "$(CURDIR)"
 	$(BENCH_VENV)/bin/python bench/micro.py --rounds 5 --json bench/results/micro-$$(date +%Y%m%d)-py$$($(BENCH_VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])').json
 	$(BENCH_VENV)/bin/python bench/echo.py $(BENCH_ECHO_ARGS)
+	$(BENCH_VENV)/bin/python bench/pipe.py $(BENCH_PIPE_ARGS)
 	$(BENCH_VENV)/bin/python bench/report.py
+
+# Pipe throughput alone (make bench runs it too): a stream through a `cat`
+# subprocess on each loop (bench/pipe.py); BENCH_PIPE_ARGS=--quick is a smoke run.
+BENCH_PIPE_ARGS ?=
+.PHONY: bench-pipe
+bench-pipe: build $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python -c "import site, sys; open(site.getsitepackages()[0] + '/fastloop-dev.pth', 'w').write(sys.argv[1] + '\n')" "$(CURDIR)"
+	$(BENCH_VENV)/bin/python bench/pipe.py $(BENCH_PIPE_ARGS)
 
 # Stress and fault scenarios (tests/stress/) at full size: fd exhaustion, peer
 # resets, 10,000 connections, memory flatness, fork, fd reuse, threads, bad

@@ -1,6 +1,6 @@
-"""Compile the benchmark's C programs (bench/loadgen.c, bench/echo_server.c).
+"""Compile the benchmark's C programs (bench/loadgen.c, bench/echo_server.c, bench/udpgen.c).
 
-    python bench/cbuild.py            # builds both into build/bench/, prints their paths
+    python bench/cbuild.py            # builds them into build/bench/, prints their paths
 
 Each binary is rebuilt only when its source is newer, with `gcc -O2`, into a
 temporary name that is then renamed into place, so concurrent builds (make
@@ -18,7 +18,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 OUT = ROOT / "build" / "bench"
-PROGRAMS = ("loadgen", "echo_server")
+PROGRAMS = ("loadgen", "echo_server", "udpgen")
 
 
 class BuildError(RuntimeError):

@@ -2,11 +2,13 @@
 
     python bench/echo.py [--rounds 3] [--duration 2.5] [--quick] [--plan]
                          [--loops asyncio,fastloop,uvloop,rloop]
-                         [--modes protocol,buffered,streams,sockets,http]
+                         [--modes protocol,buffered,streams,sockets,http,udp]
                          [--sizes 1024,10240,102400] [--connections 10,100]
 
-Rows: every echo mode × message size × connection count, and the HTTP mode
-(a fixed plaintext response; no size) × connection count. For every row and
+Rows: every echo mode × message size × connection count, the HTTP mode
+(a fixed plaintext response; no size) × connection count, and UDP echo (1 KiB
+datagrams, bench/udpgen.c: one datagram in flight per client socket) ×
+connection count (client sockets; no C server row). For every row and
 every round, each loop in turn (the order rotates from round to round, so
 machine noise hits all alike) serves bench/servers.py pinned to one CPU while
 the C load generator (bench/loadgen.c: N connections, pipelining 1, every byte
@@ -124,7 +126,9 @@ class Run:
     """One server process and one load generator run against it."""
 
     def __init__(self, args, loadgen: Path, server_cmd: list[str], row: tuple) -> None:
-        self.args, self.loadgen, self.server_cmd = args, loadgen, server_cmd
+        # loadgen: {"tcp": path, "udp": path} (bench/loadgen.c, bench/udpgen.c).
+        self.args, self.server_cmd = args, server_cmd
+        self.loadgen = loadgen["udp" if row[0] == "udp" else "tcp"]
         self.mode, self.size, self.connections = row
 
     def __call__(self) -> dict:
@@ -299,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(matrix.plan(args)))
         return 0
     try:
-        loadgen = cbuild.build("loadgen")
+        loadgen = {"tcp": cbuild.build("loadgen"), "udp": cbuild.build("udpgen")}
         c_server = cbuild.build("echo_server") if args.c_server else None
     except cbuild.BuildError as exc:
         print(f"cannot build the C programs: {exc}", file=sys.stderr)
@@ -357,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
                 group.append((loop, [sys.executable, str(BENCH / "servers.py"), "--loop", loop,
                                      "--mode", mode, "--host", HOST, "--port", "0",
                                      "--lifetime", str(args.duration + args.warmup + 120)]))
-            if c_server:
+            if c_server and mode != "udp":     # echo_server.c is TCP only
                 group.append((C_SERVER, [str(c_server)] + (["--http"] if mode == "http" else [])
                               + [HOST, "0"]))
             shift = rnd % len(group) if group else 0  # rotate the order per round

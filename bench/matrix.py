@@ -16,21 +16,37 @@ import argparse
 RUN_OVERHEAD_S = 0.1
 
 
+# UDP echo rows use one datagram size (the issue's measurement: 1 KiB, one
+# datagram in flight per socket); larger sizes would exceed a datagram.
+UDP_SIZE = 1024
+ROW_MODES_WITHOUT_SIZES = ("http", "udp")
+
+
 def rows(args: argparse.Namespace) -> list[tuple[str, int | None, int]]:
-    """The rows, in run order: (mode, size, connections); HTTP rows have no size."""
+    """The rows, in run order: (mode, size, connections); HTTP rows have no size,
+    UDP rows always UDP_SIZE ("connections" are client sockets there)."""
     out = []
     for connections in args.connections:
         for size in args.sizes:
-            out += [(mode, size, connections) for mode in args.modes if mode != "http"]
+            out += [(mode, size, connections) for mode in args.modes
+                    if mode not in ROW_MODES_WITHOUT_SIZES]
         if "http" in args.modes:
             out.append(("http", None, connections))
+        if "udp" in args.modes:
+            out.append(("udp", UDP_SIZE, connections))
     return out
 
 
+def runs(args: argparse.Namespace, servers: int) -> int:
+    """Runs in all: rows × servers × rounds, less the C server on UDP rows (it is TCP only)."""
+    udp_rows = sum(1 for r in rows(args) if r[0] == "udp")
+    c_server = servers > len(args.loops)
+    return (len(rows(args)) * servers - udp_rows * c_server) * args.rounds
+
+
 def estimate_s(args: argparse.Namespace, servers: int) -> float:
-    """Expected wall time: rows × servers × rounds × (duration + warmup + overhead)."""
-    per_run = args.duration + args.warmup + RUN_OVERHEAD_S
-    return len(rows(args)) * servers * args.rounds * per_run
+    """Expected wall time: runs × (duration + warmup + overhead)."""
+    return runs(args, servers) * (args.duration + args.warmup + RUN_OVERHEAD_S)
 
 
 def int_list(text: str) -> list[int]:
@@ -64,5 +80,5 @@ def plan(args: argparse.Namespace) -> dict:
     servers = len(args.loops) + bool(args.c_server)
     return {"rows": rows(args), "servers": servers, "rounds": args.rounds,
             "duration": args.duration, "warmup": args.warmup,
-            "runs": len(rows(args)) * servers * args.rounds,
+            "runs": runs(args, servers),
             "estimated_s": round(estimate_s(args, servers))}

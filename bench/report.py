@@ -126,9 +126,20 @@ def _rows(rows: list[dict], mode: str, size: int | None, connections: int) -> li
             if r["mode"] == mode and r["size"] == size and r["connections"] == connections]
 
 
+# Modes with a table (and a chart column) of their own rather than a line per
+# message size in the echo tables.
+OWN_TABLE_MODES = ("http", "udp")
+UDP_SIZE = 1024     # what bench/matrix.py gives UDP rows
+
+
+def _echo_modes(cfg: dict) -> list[str]:
+    return [m for m in cfg["modes"] if m not in OWN_TABLE_MODES]
+
+
 def _kinds(cfg: dict) -> str:
-    kinds = [k for k, there in (("echo", any(m != "http" for m in cfg["modes"])),
-                                ("HTTP", "http" in cfg["modes"])) if there]
+    kinds = [k for k, there in (("echo", bool(_echo_modes(cfg))),
+                                ("HTTP", "http" in cfg["modes"]),
+                                ("UDP echo", "udp" in cfg["modes"])) if there]
     return " and ".join(kinds)
 
 
@@ -138,7 +149,7 @@ def echo_markdown(data: dict) -> str:
     cfg = data["config"]
     machine = data.get("machine", {})
     rows = data["median"]
-    echo_modes = [m for m in cfg["modes"] if m != "http"]
+    echo_modes = _echo_modes(cfg)
     out = [
         f"### {_kinds(cfg)[:1].upper() + _kinds(cfg)[1:]}, pipelining 1 "
         f"({data.get('date', '?')}, Python {data.get('python_short', '?')})",
@@ -181,6 +192,15 @@ def echo_markdown(data: dict) -> str:
         for connections in cfg["connections"]:
             out += _group_lines([str(connections)], _rows(rows, "http", None, connections),
                                 f"HTTP, {connections} connections", notes)
+    if "udp" in cfg["modes"]:
+        out += ["", f"#### UDP echo ({human_size(UDP_SIZE)} datagrams, one in flight per "
+                "client socket; bench/udpgen.c, no C server)", "",
+                "| client sockets " + columns.replace("msgs/s", "datagrams/s")
+                .replace("CPU µs/msg", "CPU µs/datagram"), "|---:|" + align]
+        for connections in cfg["connections"]:
+            out += _group_lines([str(connections)],
+                                _rows(rows, "udp", UDP_SIZE, connections),
+                                f"UDP echo, {connections} sockets", notes)
     skipped = data.get("skipped", {})
     if skipped:
         notes += [f"{loop}: {why}" for loop, why in skipped.items()]
@@ -208,12 +228,14 @@ def echo_chart(data: dict, path: Path) -> str | None:
     cfg = data["config"]
     rows = data["median"]
     loops = [name for name in LOOP_ORDER + (C_SERVER,) if any(r["loop"] == name for r in rows)]
-    echo_modes = [m for m in cfg["modes"] if m != "http"]
+    echo_modes = _echo_modes(cfg)
     # (title, x labels, (mode, size) per x label) per column
     columns = [(f"echo {human_size(size)}", echo_modes, [(m, size) for m in echo_modes])
                for size in (cfg["sizes"] if echo_modes else ())]
     if "http" in cfg["modes"]:
         columns.append(("HTTP plaintext", ["http"], [("http", None)]))
+    if "udp" in cfg["modes"]:
+        columns.append((f"UDP echo {human_size(UDP_SIZE)}", ["udp"], [("udp", UDP_SIZE)]))
     conns = cfg["connections"]
     fig, axes = plt.subplots(2 * len(conns), len(columns), squeeze=False,
                              figsize=(4.8 * len(columns), 3.6 * 2 * len(conns)))

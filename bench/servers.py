@@ -12,6 +12,8 @@ killed or until --lifetime seconds have passed. Modes:
   http       asyncio.Protocol, HTTP/1.1 keep-alive: every request head (a GET,
              up to its blank line) gets the fixed HTTP_RESPONSE; heads split
              across reads and several in one read (pipelining) are handled
+  udp        asyncio.DatagramProtocol on a UDP socket: datagram_received() ->
+             transport.sendto(data, addr) (driven by bench/udpgen.c)
 
 The first four echo every byte back.
 
@@ -32,7 +34,7 @@ import sys
 
 LOOPS = ("asyncio", "fastloop", "uvloop", "rloop")
 ECHO_MODES = ("protocol", "buffered", "streams", "sockets")
-MODES = ECHO_MODES + ("http",)
+MODES = ECHO_MODES + ("http", "udp")
 READ_SIZE = 64 * 1024
 EXIT_UNSUPPORTED = 3
 
@@ -206,19 +208,37 @@ async def serve_sockets(listener: socket.socket) -> None:
     tasks.add(task)
 
 
+class UdpEchoProtocol(asyncio.DatagramProtocol):
+    def connection_made(self, transport: asyncio.DatagramTransport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        self.transport.sendto(data, addr)
+
+
+async def serve_udp(sock: socket.socket) -> None:
+    loop = asyncio.get_running_loop()
+    try:
+        await loop.create_datagram_endpoint(UdpEchoProtocol, sock=sock)
+    except MISSING_API as exc:
+        unsupported("create_datagram_endpoint", exc)
+
+
 SERVE = {
     "protocol": lambda listener: serve_protocol(listener, EchoProtocol),
     "buffered": lambda listener: serve_protocol(listener, BufferedEchoProtocol),
     "streams": serve_streams,
     "sockets": serve_sockets,
     "http": lambda listener: serve_protocol(listener, HttpProtocol),
+    "udp": serve_udp,
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
-        epilog="The port is printed on stdout once the server accepts connections.",
+        epilog="The port is printed on stdout once the server accepts connections "
+               "(or datagrams).",
     )
     parser.add_argument("--loop", choices=LOOPS, default="fastloop")
     parser.add_argument("--mode", choices=MODES, default="protocol")
@@ -235,7 +255,11 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as exc:
         print(f"not installed: {args.loop}: {exc}", file=sys.stderr)
         return 2
-    listener = socket.create_server((args.host, args.port))
+    if args.mode == "udp":
+        listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        listener.bind((args.host, args.port))
+    else:
+        listener = socket.create_server((args.host, args.port))
     listener.setblocking(False)
     # Asked before serving: rloop's create_server takes the socket's fd over
     # and closes the Python object.

@@ -305,10 +305,12 @@ def test_echo_py_default_matrix():
     rows = {tuple(r) for r in p["rows"]}
     echo = {(m, s, c) for m in servers.ECHO_MODES for s in (1024, 10240, 102400)
             for c in (10, 100)}
-    assert rows == echo | {("http", None, 10), ("http", None, 100)}
+    assert rows == echo | {("http", None, 10), ("http", None, 100),
+                           ("udp", 1024, 10), ("udp", 1024, 100)}
     assert p["rounds"] >= 3 and p["duration"] >= 2
     assert p["servers"] == len(servers.LOOPS) + 1  # and the C server
-    assert p["runs"] == len(rows) * p["servers"] * p["rounds"]
+    # The C server is TCP only: it sits out the two UDP rows.
+    assert p["runs"] == (len(rows) * p["servers"] - 2) * p["rounds"]
 
 
 def test_echo_py_quick_with_lists():
@@ -326,3 +328,61 @@ def test_echo_py_rejects_bad_lists(bad):
     out = subprocess.run([sys.executable, str(BENCH / "echo.py"), "--plan", *bad],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "error" in out.stderr, out
+
+
+# ------------------------------------------------------------- UDP and pipes
+
+
+def udpgen(binary: Path, port: int, sockets: int = 4, duration: float = 0.5):
+    cmd = [str(binary), "127.0.0.1", str(port), str(sockets), "1024", str(duration), "0"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 20)
+    return result, (json.loads(result.stdout) if result.stdout.strip() else {})
+
+
+@pytest.mark.parametrize("loop", ["fastloop", "asyncio"])
+def test_udp_echo_server(binaries, loop):
+    proc, port = start([sys.executable, str(BENCH / "servers.py"), "--loop", loop,
+                        "--mode", "udp", "--port", "0", "--lifetime", "60"])
+    try:
+        result, stats = udpgen(binaries["udpgen"], port)
+    finally:
+        stop(proc)
+    assert result.returncode == 0, result.stderr
+    assert stats["errors"] == 0 and stats["messages"] > 0 and stats["size"] == 1024
+
+
+def test_udpgen_notices_a_wrong_echo(binaries):
+    # A server that flips one byte of every datagram: every reply is an error.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.2)
+    stop_flag = threading.Event()
+
+    def serve():
+        while not stop_flag.is_set():
+            try:
+                data, addr = sock.recvfrom(65536)
+            except TimeoutError:
+                continue
+            sock.sendto(bytes([data[0] ^ 1]) + data[1:], addr)
+
+    t = threading.Thread(target=serve)
+    t.start()
+    try:
+        result, stats = udpgen(binaries["udpgen"], sock.getsockname()[1], sockets=2,
+                               duration=0.3)
+    finally:
+        stop_flag.set()
+        t.join()
+        sock.close()
+    assert result.returncode == 1
+    assert stats["errors"] > 0 and stats["messages"] == 0
+
+
+@pytest.mark.parametrize("loop", ["fastloop", "asyncio"])
+def test_pipe_bench_one_run(loop):
+    out = subprocess.run([sys.executable, str(BENCH / "pipe.py"), "--run", loop, "--mb", "2",
+                          "--chunk", "10000"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["checksum_ok"] and result["bytes"] == 2 * 2**20
