@@ -30,6 +30,7 @@ replaced:
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.errno cimport EAGAIN, EINTR, errno
+from libc.stdint cimport uint32_t
 from libc.string cimport memcmp, memcpy, strerror
 
 from fastloop._sockaddr cimport (
@@ -61,17 +62,19 @@ cdef extern from "errno.h" nogil:
 # keeps the stdlib's read.
 cdef enum:
     READ_BUFFER_SIZE = 262144
-# Senders whose address tuples are kept, direct-mapped by address and port
-# (a power of two). An echo server with this many peers or fewer converts
-# each address once.
+# Senders whose address tuples are kept, direct-mapped by a hash of address
+# and port: an echo server with a few dozen peers converts each address about
+# once. Only IP addresses are kept, so an entry is a sockaddr_in6 at most.
 cdef enum:
-    ADDR_CACHE = 16
+    ADDR_CACHE_BITS = 6
+    ADDR_CACHE = 1 << ADDR_CACHE_BITS
 
 # One receive buffer for every datagram transport: the GIL is held from the
 # recvfrom into it until the bytes object is copied out.
 cdef char _read_buffer[READ_BUFFER_SIZE]
 
 cdef object _stdlib_read_ready = _compat.SelectorDatagramTransport._read_ready
+cdef str _READER_NAME = _stdlib_read_ready.__qualname__
 cdef object _stdlib_sendto = _compat.SelectorDatagramTransport.sendto
 cdef object _PlainSocket = _socket_module.socket
 # What a queued datagram adds to get_write_buffer_size() (-1: the running
@@ -91,19 +94,22 @@ cdef object _os_error(int err):
 
 
 cdef inline unsigned int _slot_of(sockaddr_storage* sa) noexcept nogil:
+    # Mixes the whole port and the address's last four bytes: peers on one
+    # host differ only in the port, and consecutive ephemeral ports share
+    # their high byte (the low bits of sin_port, which is big-endian).
     cdef sockaddr_in* v4
     cdef sockaddr_in6* v6
-    cdef const unsigned char* raw
-    cdef unsigned int h
+    cdef uint32_t tail, x
     if sa.ss_family == AF_INET:
         v4 = <sockaddr_in*>sa
-        raw = <const unsigned char*>&v4.sin_addr
-        h = raw[3] * 31u + raw[2]
-        return (h * 131u + v4.sin_port) & (ADDR_CACHE - 1)
-    v6 = <sockaddr_in6*>sa
-    raw = <const unsigned char*>&v6.sin6_addr
-    h = raw[15] * 31u + raw[14]
-    return (h * 131u + v6.sin6_port) & (ADDR_CACHE - 1)
+        memcpy(&tail, &v4.sin_addr, 4)
+        x = tail ^ (<uint32_t>v4.sin_port * 0x10001u)
+    else:
+        v6 = <sockaddr_in6*>sa
+        memcpy(&tail, (<const char*>&v6.sin6_addr) + 12, 4)
+        x = tail ^ (<uint32_t>v6.sin6_port * 0x10001u)
+    x *= 0x9E3779B1u
+    return x >> (32 - ADDR_CACHE_BITS)
 
 
 cdef inline bint _same_address(object cached, object addr):
@@ -142,7 +148,7 @@ cdef class DatagramCore:
     cdef size_t max_size
     # The address tuples of recent IP senders and the sockaddrs they came from.
     cdef list cached
-    cdef sockaddr_storage cached_raw[ADDR_CACHE]
+    cdef sockaddr_in6 cached_raw[ADDR_CACHE]
     cdef socklen_t cached_len[ADDR_CACHE]
     cdef int last_slot
 
@@ -158,6 +164,17 @@ cdef class DatagramCore:
         self.native = (type(sock) is _PlainSocket and 0 < max_size <= READ_BUFFER_SIZE
                        and sock.family in (AF_INET, AF_INET6, _socket_module.AF_UNIX))
         self.max_size = max_size
+
+    def __call__(self):
+        """The transport's reader callback: the core itself is what
+        ``transport._read_ready`` returns and the loop's handle calls."""
+        self.on_readable()
+
+    # How a handle names its callback ("Exception in callback <name>()"): the
+    # stdlib reader's own name, so messages and reprs read as the stdlib's.
+    @property
+    def __qualname__(self):
+        return _READER_NAME
 
     cdef object on_readable(self):
         cdef ssize_t n
@@ -186,7 +203,8 @@ cdef class DatagramCore:
 
     cdef object address_of(self, sockaddr_storage* sa, socklen_t salen):
         cdef unsigned int slot
-        if salen == 0 or (sa.ss_family != AF_INET and sa.ss_family != AF_INET6):
+        if (salen == 0 or salen > sizeof(sockaddr_in6)
+                or (sa.ss_family != AF_INET and sa.ss_family != AF_INET6)):
             return sockaddr_to_python(sa, salen)
         slot = _slot_of(sa)
         self.last_slot = slot
@@ -265,19 +283,10 @@ def new_core(transport):
     return DatagramCore(transport)
 
 
-# The reader and sendto() are bound on the transport class (not the core's
-# methods) under the stdlib's names, so that a handle running them reads as
-# the stdlib's ("Exception in callback _SelectorDatagramTransport._read_ready()").
-def read_ready(self):
-    """The transport's reader callback (what ``transport._read_ready`` is)."""
-    (<DatagramCore?>self._core).on_readable()
-
-
 def transport_sendto(self, data, addr=None):
     """Send ``data`` to ``addr`` (the stdlib's ``DatagramTransport.sendto``)."""
     return (<DatagramCore?>self._core).send_datagram(data, addr)
 
 
-read_ready.__qualname__ = _stdlib_read_ready.__qualname__
 transport_sendto.__name__ = _stdlib_sendto.__name__
 transport_sendto.__qualname__ = _stdlib_sendto.__qualname__

@@ -39,6 +39,7 @@ cdef extern from "errno.h" nogil:
     int EWOULDBLOCK
 
 cdef object _stdlib_read_ready = _compat.UnixReadPipeTransport._read_ready
+cdef str _READER_NAME = _stdlib_read_ready.__qualname__
 cdef object _stdlib_write = _compat.UnixWritePipeTransport.write
 
 
@@ -73,6 +74,17 @@ cdef class PipeCore:
         if self.native:
             self.fd = self.fileno
             self.max_size = max_size
+
+    def __call__(self):
+        """The transport's reader callback: the core itself is what
+        ``transport._read_ready`` returns and the loop's handle calls."""
+        self.on_readable()
+
+    # How a handle names its callback ("Exception in callback <name>()"): the
+    # stdlib reader's own name, so messages and reprs read as the stdlib's.
+    @property
+    def __qualname__(self):
+        return _READER_NAME
 
     cdef object on_readable(self):
         cdef ssize_t n
@@ -121,20 +133,10 @@ def new_core(transport):
     return PipeCore(transport)
 
 
-# The reader and write() are bound on the transport class (not the core's
-# methods) under the stdlib's names, so that a handle running them reads as
-# the stdlib's ("Exception in callback _UnixReadPipeTransport._read_ready()").
-
-def read_ready(self):
-    """The read transport's reader callback (what ``transport._read_ready`` is)."""
-    (<PipeCore?>self._core).on_readable()
-
-
 def transport_write(self, data):
     """Write ``data`` to the pipe (the stdlib's ``WriteTransport.write``)."""
     return (<PipeCore?>self._core).write_data(data)
 
 
-read_ready.__qualname__ = _stdlib_read_ready.__qualname__
 transport_write.__name__ = _stdlib_write.__name__
 transport_write.__qualname__ = _stdlib_write.__qualname__

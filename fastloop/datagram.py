@@ -6,6 +6,8 @@ with its per-datagram state in a native ``DatagramCore`` and its reader and
 ``sendto`` native (``_datagram.pyx``).
 """
 
+import operator
+
 from fastloop import _compat, _datagram
 from fastloop.transport import core_field
 
@@ -23,6 +25,6 @@ class DatagramTransport(_compat.SelectorDatagramTransport):
     _buffer_size = core_field("buffer_size")
     _conn_lost = core_field("conn_lost")
     _address = core_field("address")
-    # The reader callback the stdlib registers: native.
-    _read_ready = _datagram.read_ready
+    # The reader callback the stdlib registers: the native core (callable).
+    _read_ready = property(operator.attrgetter("_core"))
     sendto = _datagram.transport_sendto

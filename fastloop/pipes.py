@@ -5,6 +5,7 @@ The running Python's own ``_UnixReadPipeTransport`` and
 their read and write native (``_pipes.pyx``).
 """
 
+import operator
 import os
 import stat
 
@@ -23,8 +24,8 @@ class ReadPipeTransport(_compat.UnixReadPipeTransport):
 
     _fileno = core_field("fileno")
     _protocol = core_field("protocol")
-    # The reader callback the stdlib registers: native.
-    _read_ready = _pipes.read_ready
+    # The reader callback the stdlib registers: the native core (callable).
+    _read_ready = property(operator.attrgetter("_core"))
 
 
 class WritePipeTransport(_compat.UnixWritePipeTransport):

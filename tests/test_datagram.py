@@ -484,3 +484,45 @@ def test_protocol_exceptions_reach_the_handler_as_on_the_stdlib(debug):
         return trace
 
     on_both(scenario)
+
+
+def test_one_datagram_per_readiness_event_keeps_other_readers_in_between():
+    # Why the transport reads one datagram per event, as the stdlib: here
+    # each datagram_received makes another registered fd readable (a write
+    # to a socketpair), deterministically. On the stdlib loop that reader
+    # runs before the next datagram is delivered; reading several datagrams
+    # per event would deliver them all first.
+    async def scenario(loop):
+        trace = []
+        roles = {}
+        st, sp = await loop.create_datagram_endpoint(
+            lambda: Recorder("server", trace, roles), local_addr=("127.0.0.1", 0))
+        a, b = socket.socketpair()
+        a.setblocking(False)
+        original = sp.datagram_received
+
+        def received(data, addr):
+            original(data, addr)
+            b.send(data[:2])
+
+        def side_reader():
+            trace.append(("side", a.recv(100)))
+
+        sp.datagram_received = received
+        loop.add_reader(a.fileno(), side_reader)
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for i in range(6):
+            sender.sendto(b"%d!" % i, st.get_extra_info("sockname"))
+        await settle(20)
+        loop.remove_reader(a.fileno())
+        for s in (sender, a, b):
+            s.close()
+        st.close()
+        await sp.lost
+        return trace
+
+    trace = on_both(scenario)
+    kinds = [e[0] for e in trace if e[0] in ("server", "side")]
+    # (made, d0, d1, side, d2, d3, side, ...: each poll reports both fds.)
+    assert kinds.count("side") >= 3 and kinds[-1] == "server", kinds
+    assert kinds.index("side") < len(kinds) - 3, kinds
