@@ -11,11 +11,11 @@ and ``connection_lost`` are the stdlib's code. Their hot state (``_fileno``,
 * the read transport's ``_read_ready`` (the registered reader) is
   ``on_readable``: one read(2) of up to ``max_size`` bytes per readiness
   event, as the stdlib, straight into the bytes object ``data_received``
-  gets. A read that brings no data other than "would block" (end of file,
-  an error) is handed to the stdlib's ``_read_ready``, which reads again and
-  takes its own EOF or error path: both are sticky on pipes and sockets (the
-  only fds this runs on; a tty's EOF is not, so character devices keep the
-  stdlib's read).
+  gets. End of file is handed to the stdlib's ``_read_ready``, which reads
+  again and takes its own EOF path: end of file is sticky on pipes and
+  sockets (the only fds this runs on; a tty's is not, so character devices
+  keep the stdlib's read). An error goes to the stdlib's ``_fatal_error``
+  here (a socket reports an error only once).
 * the write transport's ``write``: with nothing queued, write(2) in the call;
   only the rest is queued (the stdlib's ``_write_ready`` flushes it). Every
   other case (a bytearray or memoryview, empty data, a closing or broken
@@ -92,12 +92,16 @@ cdef class PipeCore:
         if not self.native:
             return _stdlib_read_ready(self.transport)
         data = read_bytes(self.fd, self.max_size, False, &n, &err)
-        if data is None:
-            if n < 0 and _would_block(err):
-                return None
-            # EOF or an error: the stdlib's read meets it again and handles it.
+        if data is not None:
+            self.protocol.data_received(data)
+        elif n == 0:
+            # End of file: the stdlib's read meets it again and takes its path.
             return _stdlib_read_ready(self.transport)
-        self.protocol.data_received(data)
+        elif not _would_block(err):
+            # Not handed on: a socket reports an error once (the next read
+            # would see end of file). The stdlib's _read_ready message.
+            self.transport._fatal_error(OSError(err, strerror(err).decode()),
+                                        'Fatal read error on pipe transport')
 
     cdef object write_data(self, object data):
         cdef ssize_t n

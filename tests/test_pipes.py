@@ -284,3 +284,24 @@ def test_subprocess_pipes(case):
         assert result[3] is True and result[4] == b"done"
     if case == "child_exits_first":
         assert result[2] == 3 and result[3] == b"bye"
+
+
+def test_read_pipe_on_a_socket_read_error():
+    # A Unix stream socket as the "pipe": the peer closes without reading
+    # what we sent, so our read fails once with ECONNRESET (and then sees
+    # end of file): the stdlib's fatal-error path, on both loops.
+    import socket
+
+    async def scenario(loop):
+        trace = []
+        a, b = socket.socketpair()
+        a.send(b"never read by b")
+        b.send(b"data for a")
+        rt, rp = await loop.connect_read_pipe(lambda: Recorder(trace, "r"), a)
+        await settle()
+        b.close()
+        await rp.lost
+        return trace, bytes(rp.data)
+
+    trace, data = on_both(scenario)
+    assert trace[-1] == ("r", "lost", ("ConnectionResetError", "[Errno 104] Connection reset by peer"))
