@@ -304,4 +304,5 @@ def test_read_pipe_on_a_socket_read_error():
         return trace, bytes(rp.data)
 
     trace, data = on_both(scenario)
-    assert trace[-1] == ("r", "lost", ("ConnectionResetError", "[Errno 104] Connection reset by peer"))
+    reset = ("ConnectionResetError", "[Errno 104] Connection reset by peer")
+    assert trace[-1] == ("r", "lost", reset)
