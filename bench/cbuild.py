@@ -37,7 +37,9 @@ def build(name: str, out_dir: Path = OUT) -> Path:
     """Path to the up-to-date binary of bench/<name>.c, compiling it if needed."""
     source = BENCH / f"{name}.c"
     binary = out_dir / name
-    if binary.exists() and binary.stat().st_mtime >= source.stat().st_mtime:
+    # The sources it depends on: its .c and the shared header it includes.
+    newest = max(p.stat().st_mtime for p in (source, BENCH / "loadgen_common.h"))
+    if binary.exists() and binary.stat().st_mtime >= newest:
         return binary
     cc = compiler()
     if cc is None:

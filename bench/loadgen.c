@@ -47,6 +47,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loadgen_common.h"
+
 #define PAT_SPAN 251          /* prime: message offsets cycle through all of it */
 #define PAT_STRIDE 97
 #define RBUF_SIZE (256 * 1024)
@@ -76,19 +78,6 @@ static unsigned char *http_request;
 static int epfd;
 static uint64_t errors;
 static int alive;
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void die(const char *what)
-{
-    perror(what);
-    exit(1);
-}
 
 static void fill_pattern(unsigned char *p, size_t n, uint64_t seed)
 {
@@ -156,24 +145,6 @@ static void start_message(struct conn *c)
     c->sent = c->recvd = 0;
     c->t_start = now_ns();
     pump_send(c);
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
-static double percentile_us(uint64_t *v, uint64_t n, double q)
-{
-    if (n == 0)
-        return 0.0;
-    uint64_t rank = (uint64_t)(q * (double)n + 0.999999); /* nearest rank */
-    if (rank < 1)
-        rank = 1;
-    if (rank > n)
-        rank = n;
-    return (double)v[rank - 1] / 1000.0;
 }
 
 static int connect_to(const char *host, const char *port)

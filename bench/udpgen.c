@@ -30,6 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loadgen_common.h"
+
 #define MAX_SIZE 65507
 #define MAX_EVENTS 64
 #define RESEND_MS 200
@@ -41,19 +43,6 @@ struct sock {
 
 static unsigned char *out_buf, *in_buf;
 static size_t size;
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void die(const char *what)
-{
-    perror(what);
-    exit(1);
-}
 
 /* The datagram (id, seq) into out_buf. */
 static void fill(uint64_t id, uint64_t seq)
@@ -77,20 +66,6 @@ static int send_current(struct sock *s)
     if (send(s->fd, out_buf, size, 0) != (ssize_t)size)
         return errno == EAGAIN ? 0 : -1;
     return 0;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double percentile_us(uint64_t *v, uint64_t n, double q)
-{
-    if (n == 0)
-        return 0.0;
-    uint64_t i = (uint64_t)(q * (double)(n - 1));
-    return (double)v[i] / 1000.0;
 }
 
 int main(int argc, char **argv)

@@ -29,10 +29,11 @@ replaced:
 
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from libc.errno cimport EAGAIN, EINTR, errno
+from libc.errno cimport errno
 from libc.stdint cimport uint32_t
-from libc.string cimport memcmp, memcpy, strerror
+from libc.string cimport memcmp, memcpy
 
+from fastloop._corebase cimport ReaderCore, os_error, would_block
 from fastloop._sockaddr cimport (
     AF_INET,
     AF_INET6,
@@ -54,9 +55,6 @@ cdef extern from "_sys.h" nogil:
     ssize_t sendto(int fd, const void* buf, size_t n, int flags,
                    const sockaddr* addr, socklen_t addrlen)
 
-cdef extern from "errno.h" nogil:
-    int EWOULDBLOCK
-
 # The stdlib's max_size (256 KiB): no datagram is longer (UDP stops at 64 KiB,
 # AF_UNIX at the socket buffer), and a transport whose class asks for more
 # keeps the stdlib's read.
@@ -74,23 +72,12 @@ cdef enum:
 cdef char _read_buffer[READ_BUFFER_SIZE]
 
 cdef object _stdlib_read_ready = _compat.SelectorDatagramTransport._read_ready
-cdef str _READER_NAME = _stdlib_read_ready.__qualname__
 cdef object _stdlib_sendto = _compat.SelectorDatagramTransport.sendto
 cdef object _PlainSocket = _socket_module.socket
 # What a queued datagram adds to get_write_buffer_size() (-1: the running
 # Python does not track the size, 3.10 sums the queue instead).
 cdef Py_ssize_t HEADER_SIZE = _compat.DATAGRAM_HEADER_SIZE
 cdef bint WRITER_ON_TRANSPORT = _compat.DATAGRAM_WRITER_ON_TRANSPORT
-
-
-cdef inline bint _would_block(int err) noexcept nogil:
-    return err == EAGAIN or err == EWOULDBLOCK or err == EINTR
-
-
-cdef object _os_error(int err):
-    # OSError(errno, strerror) picks the subclass (ConnectionRefusedError, ...)
-    # exactly as socket.recvfrom/sendto raise it.
-    return OSError(err, strerror(err).decode())
 
 
 cdef inline unsigned int _slot_of(sockaddr_storage* sa) noexcept nogil:
@@ -132,7 +119,7 @@ cdef inline bint _same_address(object cached, object addr):
 
 @cython.final
 @cython.auto_pickle(False)
-cdef class DatagramCore:
+cdef class DatagramCore(ReaderCore):
     """The per-datagram state of one DatagramTransport, as C fields."""
     cdef object transport       # owner; the registered reader keeps it alive, as the stdlib's does
     # What DatagramTransport's properties of the same names (with a leading
@@ -155,6 +142,7 @@ cdef class DatagramCore:
     def __cinit__(self, transport):
         self.transport = transport
         self.fd = -1
+        self.reader_name = _stdlib_read_ready.__qualname__
         self.cached = [None] * ADDR_CACHE
         self.last_slot = 0
 
@@ -164,17 +152,6 @@ cdef class DatagramCore:
         self.native = (type(sock) is _PlainSocket and 0 < max_size <= READ_BUFFER_SIZE
                        and sock.family in (AF_INET, AF_INET6, _socket_module.AF_UNIX))
         self.max_size = max_size
-
-    def __call__(self):
-        """The transport's reader callback: the core itself is what
-        ``transport._read_ready`` returns and the loop's handle calls."""
-        self.on_readable()
-
-    # How a handle names its callback ("Exception in callback <name>()"): the
-    # stdlib reader's own name, so messages and reprs read as the stdlib's.
-    @property
-    def __qualname__(self):
-        return _READER_NAME
 
     cdef object on_readable(self):
         cdef ssize_t n
@@ -188,8 +165,8 @@ cdef class DatagramCore:
         n = recvfrom(self.fd, _read_buffer, self.max_size, 0, <sockaddr*>&sa, &salen)
         if n < 0:
             err = errno
-            if not _would_block(err):
-                self.protocol.error_received(_os_error(err))
+            if not would_block(err):
+                self.protocol.error_received(os_error(err))
             return None
         try:
             data = PyBytes_FromStringAndSize(_read_buffer, n)
@@ -264,8 +241,8 @@ cdef class DatagramCore:
         if n >= 0:
             return None
         err = errno
-        if not _would_block(err):
-            self.protocol.error_received(_os_error(err))
+        if not would_block(err):
+            self.protocol.error_received(os_error(err))
             return None
         # The socket buffer is full: queue it; _sendto_ready flushes the queue.
         if WRITER_ON_TRANSPORT:

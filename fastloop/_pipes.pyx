@@ -25,9 +25,9 @@ and ``connection_lost`` are the stdlib's code. Their hot state (``_fileno``,
 
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
-from libc.errno cimport EAGAIN, EINTR, errno
-from libc.string cimport strerror
+from libc.errno cimport errno
 
+from fastloop._corebase cimport ReaderCore, os_error, would_block
 from fastloop._readbytes cimport read_bytes
 
 from fastloop import _compat
@@ -35,21 +35,13 @@ from fastloop import _compat
 cdef extern from "_sys.h" nogil:
     ssize_t write(int fd, const void* buf, size_t n)
 
-cdef extern from "errno.h" nogil:
-    int EWOULDBLOCK
-
 cdef object _stdlib_read_ready = _compat.UnixReadPipeTransport._read_ready
-cdef str _READER_NAME = _stdlib_read_ready.__qualname__
 cdef object _stdlib_write = _compat.UnixWritePipeTransport.write
-
-
-cdef inline bint _would_block(int err) noexcept nogil:
-    return err == EAGAIN or err == EWOULDBLOCK or err == EINTR
 
 
 @cython.final
 @cython.auto_pickle(False)
-cdef class PipeCore:
+cdef class PipeCore(ReaderCore):
     """The per-chunk state of one pipe transport, as C fields."""
     cdef object transport       # owner; the registered reader keeps it alive, as the stdlib's does
     # What the transports' properties of the same names (with a leading
@@ -67,6 +59,7 @@ cdef class PipeCore:
     def __cinit__(self, transport):
         self.transport = transport
         self.fd = -1
+        self.reader_name = _stdlib_read_ready.__qualname__
 
     def start(self, bint native, max_size=0):
         """Called once the stdlib's __init__ has set the state up."""
@@ -74,17 +67,6 @@ cdef class PipeCore:
         if self.native:
             self.fd = self.fileno
             self.max_size = max_size
-
-    def __call__(self):
-        """The transport's reader callback: the core itself is what
-        ``transport._read_ready`` returns and the loop's handle calls."""
-        self.on_readable()
-
-    # How a handle names its callback ("Exception in callback <name>()"): the
-    # stdlib reader's own name, so messages and reprs read as the stdlib's.
-    @property
-    def __qualname__(self):
-        return _READER_NAME
 
     cdef object on_readable(self):
         cdef ssize_t n
@@ -97,10 +79,10 @@ cdef class PipeCore:
         elif n == 0:
             # End of file: the stdlib's read meets it again and takes its path.
             return _stdlib_read_ready(self.transport)
-        elif not _would_block(err):
+        elif not would_block(err):
             # Not handed on: a socket reports an error once (the next read
             # would see end of file). The stdlib's _read_ready message.
-            self.transport._fatal_error(OSError(err, strerror(err).decode()),
+            self.transport._fatal_error(os_error(err),
                                         'Fatal read error on pipe transport')
 
     cdef object write_data(self, object data):
@@ -119,9 +101,9 @@ cdef class PipeCore:
             return None
         if n < 0:
             err = errno
-            if not _would_block(err):
+            if not would_block(err):
                 self.conn_lost += 1
-                transport._fatal_error(OSError(err, strerror(err).decode()),
+                transport._fatal_error(os_error(err),
                                        'Fatal write error on pipe transport')
                 return None
             n = 0

@@ -18,9 +18,9 @@ straight to recv(2) and to the protocol, with no Python frame on the way.
 
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
-from libc.errno cimport EAGAIN, EINTR, errno
-from libc.string cimport strerror
+from libc.errno cimport errno
 
+from fastloop._corebase cimport os_error, would_block
 from fastloop._readbytes cimport read_bytes, recv
 
 from fastloop import _compat
@@ -28,9 +28,6 @@ from fastloop import _compat
 cdef extern from "_sys.h" nogil:
     ssize_t send(int fd, const void* buf, size_t n, int flags)
     int MSG_NOSIGNAL
-
-cdef extern from "errno.h" nogil:
-    int EWOULDBLOCK
 
 # The stdlib reads at most max_size (256 KiB) per readiness event; so do we,
 # so that protocols see the same data_received() chunks.
@@ -51,16 +48,6 @@ cdef enum:
 cdef bint BUFFER_IS_DEQUE = _compat.TRANSPORT_BUFFER_IS_DEQUE
 cdef object LOG_THRESHOLD = _compat.LOG_THRESHOLD_FOR_CONNLOST_WRITES
 cdef object _logger = _compat.transport_logger
-
-
-cdef inline bint _would_block(int err) noexcept nogil:
-    return err == EAGAIN or err == EWOULDBLOCK or err == EINTR
-
-
-cdef object _os_error(int err):
-    # OSError(errno, strerror) picks the subclass (ConnectionResetError,
-    # BrokenPipeError, ...) exactly as socket.recv/send would raise it.
-    return OSError(err, strerror(err).decode())
 
 
 @cython.final
@@ -97,8 +84,8 @@ cdef class TransportCore:
         # A recv() that brought no data (error, would-block, EOF), handled as
         # the stdlib transport does; False means there are n bytes to deliver.
         if n < 0:
-            if not _would_block(err):
-                self.transport._fatal_error(_os_error(err), 'Fatal read error on socket transport')
+            if not would_block(err):
+                self.transport._fatal_error(os_error(err), 'Fatal read error on socket transport')
             return True
         if n == 0:
             self.transport._read_ready__on_eof()
@@ -202,8 +189,8 @@ cdef class TransportCore:
                         err = errno
             PyBuffer_Release(&view)
             if n < 0:
-                if not _would_block(err):
-                    self.transport._fatal_error(_os_error(err),
+                if not would_block(err):
+                    self.transport._fatal_error(os_error(err),
                                                 'Fatal write error on socket transport')
                     return 0
                 n = 0
