@@ -104,7 +104,8 @@ def test_read_pipe_pause_and_resume_reading():
         await settle()
         os.close(w)
         await rp.lost
-        return trace, seen_paused, bytes(rp.data), rt.is_reading()
+        # (3.10's read pipe transport has no is_reading(): NotImplementedError.)
+        return trace, seen_paused, bytes(rp.data), attempt(rt.is_reading)
 
     trace, seen_paused, data, reading = on_both(scenario)
     assert seen_paused == b"first" and data == b"firstwhile paused"
