@@ -137,6 +137,8 @@ REGISTRY = (
             (_sig("self"),)),
     Private(_TRANSPORT, "_read_ready__get_buffer", "overridden: native recv_into",
             (_sig("self"),)),
+    Private(_TRANSPORT, "_call_connection_lost", "overridden: also releases the native core",
+            (_sig("self", "exc"),)),
     Private(_TRANSPORT, "set_protocol", "called: picks the read path", (_sig("self", "protocol"),)),
     Private(_TRANSPORT, "_read_ready__on_eof", "called by the native read path", (_sig("self"),)),
     Private(_TRANSPORT, "_fatal_error", "called by the native read/write paths",
