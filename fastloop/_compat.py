@@ -388,7 +388,14 @@ _FORMAT_TAKES_DEBUG = (
 )
 
 extract_stack = format_helpers.extract_stack
-set_running_loop = events._set_running_loop
+
+
+def set_running_loop(loop):
+    # Looked up per call, as the stdlib's run_forever does: tests (3.14+'s
+    # TestPyGetEventLoop) swap in the pure-Python implementation.
+    events._set_running_loop(loop)
+
+
 get_running_loop = events._get_running_loop
 is_debug_mode = coroutines._is_debug_mode
 
