@@ -20,6 +20,9 @@ cdef inline object os_error(int err):
 
 
 cdef class ReaderCore:
+    # The owner; the registered reader keeps it alive, as the stdlib's does.
+    # None once its connection is lost (detach()).
+    cdef object transport
     # The stdlib reader's __qualname__, which handles show for this callable.
     cdef str reader_name
     cdef object on_readable(self)

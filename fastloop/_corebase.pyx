@@ -17,6 +17,14 @@ cdef class ReaderCore:
     def __qualname__(self):
         return self.reader_name
 
+    def detach(self):
+        """Drop the back-reference to the transport once its connection is
+        lost: the stdlib's transport leaves no reference cycle behind then
+        (3.14 tests free transports with the cyclic GC disabled), so neither
+        may the core. The transport's own methods pass themselves in, and
+        the reader is unregistered before the connection is lost."""
+        self.transport = None
+
     cdef object on_readable(self):
         # Overridden by each core; the base alone has nothing to read.
         raise TypeError(f"{type(self).__name__} defines no reader")

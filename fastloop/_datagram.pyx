@@ -77,7 +77,7 @@ cdef object _PlainSocket = _socket_module.socket
 # What a queued datagram adds to get_write_buffer_size() (-1: the running
 # Python does not track the size, 3.10 sums the queue instead).
 cdef Py_ssize_t HEADER_SIZE = _compat.DATAGRAM_HEADER_SIZE
-cdef bint WRITER_ON_TRANSPORT = _compat.DATAGRAM_WRITER_ON_TRANSPORT
+cdef bint WRITER_ON_TRANSPORT = _compat.TRANSPORT_ADDS_WRITER
 
 
 cdef inline unsigned int _slot_of(sockaddr_storage* sa) noexcept nogil:
@@ -121,7 +121,6 @@ cdef inline bint _same_address(object cached, object addr):
 @cython.auto_pickle(False)
 cdef class DatagramCore(ReaderCore):
     """The per-datagram state of one DatagramTransport, as C fields."""
-    cdef object transport       # owner; the registered reader keeps it alive, as the stdlib's does
     # What DatagramTransport's properties of the same names (with a leading
     # underscore; _sock_fd for fd) read and assign.
     cdef public object protocol
@@ -158,10 +157,10 @@ cdef class DatagramCore(ReaderCore):
         cdef int err = 0
         cdef sockaddr_storage sa
         cdef socklen_t salen = sizeof(sa)
+        if self.conn_lost or self.transport is None:
+            return None         # what the stdlib's reader does once the connection is lost
         if not self.native:
             return _stdlib_read_ready(self.transport)
-        if self.conn_lost:
-            return None
         n = recvfrom(self.fd, _read_buffer, self.max_size, 0, <sockaddr*>&sa, &salen)
         if n < 0:
             err = errno
@@ -213,12 +212,11 @@ cdef class DatagramCore(ReaderCore):
                 return i
         return -1
 
-    cdef object send_datagram(self, object data, object addr):
+    cdef object send_datagram(self, object transport, object data, object addr):
         cdef ssize_t n
         cdef int err = 0
         cdef int slot = -1
         cdef Py_ssize_t size
-        transport = self.transport
         if (not self.native or type(data) is not bytes or self.conn_lost
                 or self.buffer):
             return _stdlib_sendto(transport, data, addr)
@@ -262,7 +260,7 @@ def new_core(transport):
 
 def transport_sendto(self, data, addr=None):
     """Send ``data`` to ``addr`` (the stdlib's ``DatagramTransport.sendto``)."""
-    return (<DatagramCore?>self._core).send_datagram(data, addr)
+    return (<DatagramCore?>self._core).send_datagram(self, data, addr)
 
 
 transport_sendto.__name__ = _stdlib_sendto.__name__

@@ -43,7 +43,6 @@ cdef object _stdlib_write = _compat.UnixWritePipeTransport.write
 @cython.auto_pickle(False)
 cdef class PipeCore(ReaderCore):
     """The per-chunk state of one pipe transport, as C fields."""
-    cdef object transport       # owner; the registered reader keeps it alive, as the stdlib's does
     # What the transports' properties of the same names (with a leading
     # underscore) read and assign; fileno is None once the stdlib refused
     # the fd (not a pipe), so it is an object.
@@ -71,6 +70,8 @@ cdef class PipeCore(ReaderCore):
     cdef object on_readable(self):
         cdef ssize_t n
         cdef int err = 0
+        if self.transport is None:
+            return None         # connection lost: the reader was unregistered before
         if not self.native:
             return _stdlib_read_ready(self.transport)
         data = read_bytes(self.fd, self.max_size, False, &n, &err)
@@ -85,11 +86,10 @@ cdef class PipeCore(ReaderCore):
             self.transport._fatal_error(os_error(err),
                                         'Fatal read error on pipe transport')
 
-    cdef object write_data(self, object data):
+    cdef object write_data(self, object transport, object data):
         cdef ssize_t n
         cdef Py_ssize_t size
         cdef int err
-        transport = self.transport
         if (not self.native or type(data) is not bytes or self.conn_lost or self.closing
                 or self.buffer):
             return _stdlib_write(transport, data)
@@ -121,7 +121,7 @@ def new_core(transport):
 
 def transport_write(self, data):
     """Write ``data`` to the pipe (the stdlib's ``WriteTransport.write``)."""
-    return (<PipeCore?>self._core).write_data(data)
+    return (<PipeCore?>self._core).write_data(self, data)
 
 
 transport_write.__name__ = _stdlib_write.__name__

@@ -9,10 +9,10 @@ with its per-datagram state in a native ``DatagramCore`` and its reader and
 import operator
 
 from fastloop import _compat, _datagram
-from fastloop.transport import core_field
+from fastloop.transport import ReleasesCore, core_field
 
 
-class DatagramTransport(_compat.SelectorDatagramTransport):
+class DatagramTransport(ReleasesCore, _compat.SelectorDatagramTransport):
     def __init__(self, loop, sock, protocol, address=None, waiter=None, extra=None):
         # Before the stdlib's __init__, which assigns the fields below.
         self._core = _datagram.new_core(self)

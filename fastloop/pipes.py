@@ -10,10 +10,10 @@ import os
 import stat
 
 from fastloop import _compat, _pipes
-from fastloop.transport import core_field
+from fastloop.transport import ReleasesCore, core_field
 
 
-class ReadPipeTransport(_compat.UnixReadPipeTransport):
+class ReadPipeTransport(ReleasesCore, _compat.UnixReadPipeTransport):
     def __init__(self, loop, pipe, protocol, waiter=None, extra=None):
         # Before the stdlib's __init__, which assigns the fields below.
         self._core = _pipes.new_core(self)
@@ -28,7 +28,7 @@ class ReadPipeTransport(_compat.UnixReadPipeTransport):
     _read_ready = property(operator.attrgetter("_core"))
 
 
-class WritePipeTransport(_compat.UnixWritePipeTransport):
+class WritePipeTransport(ReleasesCore, _compat.UnixWritePipeTransport):
     def __init__(self, loop, pipe, protocol, waiter=None, extra=None):
         self._core = _pipes.new_core(self)
         super().__init__(loop, pipe, protocol, waiter, extra)

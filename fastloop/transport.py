@@ -23,7 +23,17 @@ def core_field(name):
     return property(operator.attrgetter(f"_core.{name}"), set_field)
 
 
-class SocketTransport(_compat.SelectorSocketTransport):
+class ReleasesCore:
+    """Mixed in before a stdlib transport class whose state lives in ``self._core``."""
+
+    def _call_connection_lost(self, exc):
+        try:
+            super()._call_connection_lost(exc)
+        finally:
+            self._core.detach()
+
+
+class SocketTransport(ReleasesCore, _compat.SelectorSocketTransport):
     def __init__(self, *args, **kwargs):
         # Before the stdlib's __init__, which assigns the fields below.
         self._core = _transport.new_core(self)
@@ -35,6 +45,9 @@ class SocketTransport(_compat.SelectorSocketTransport):
     _conn_lost = core_field("conn_lost")
     _eof = core_field("eof")
     _empty_waiter = core_field("empty_waiter")
+    if _compat.TRANSPORT_TRACKS_BUFFER_SIZE:
+        # 3.15+: the write buffer's size, kept as writes queue and drain.
+        _buffer_size = core_field("buffer_size")
     # Setting it also picks the core's native read path.
     _read_ready_cb = property(operator.attrgetter("_core.read_cb"), _transport._set_read_ready_cb)
     # The reader callback the stdlib registers: the core's native method.
