@@ -530,3 +530,31 @@ def test_one_datagram_per_readiness_event_keeps_other_readers_in_between():
     # (made, d0, d1, side, d2, d3, side, ...: each poll reports both fds.)
     assert kinds.count("side") >= 3 and kinds[-1] == "server", kinds
     assert kinds.index("side") < len(kinds) - 3, kinds
+
+
+def test_a_closed_transport_is_freed_as_the_stdlibs_is():
+    # With the cyclic GC off: the native core drops its back-reference when
+    # the connection is lost, so a closed datagram transport is freed by
+    # reference counting wherever the stdlib's is.
+    import gc
+    import weakref
+
+    async def scenario(loop):
+        refs = []
+        for close in ("close", "abort"):
+            tr, _ = await loop.create_datagram_endpoint(
+                asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0))
+            tr.sendto(b"x", tr.get_extra_info("sockname"))
+            await settle()
+            refs.append(weakref.ref(tr))
+            getattr(tr, close)()
+            del tr
+            await settle()
+        return [r() is None for r in refs]
+
+    gc.collect()
+    gc.disable()
+    try:
+        on_both(scenario)
+    finally:
+        gc.enable()

@@ -307,3 +307,31 @@ def test_read_pipe_on_a_socket_read_error():
     trace, data = on_both(scenario)
     reset = ("ConnectionResetError", "[Errno 104] Connection reset by peer")
     assert trace[-1] == ("r", "lost", reset)
+
+
+def test_closed_pipe_transports_are_freed_as_the_stdlibs_are():
+    # With the cyclic GC off: the native cores drop their back-references
+    # when the connection is lost, as main's stream core does.
+    import gc
+    import weakref
+
+    async def scenario(loop):
+        refs = []
+        r, w = os.pipe()
+        rt, _ = await loop.connect_read_pipe(asyncio.Protocol, os.fdopen(r, "rb", 0))
+        wt, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(w, "wb", 0))
+        wt.write(b"data")
+        await settle()
+        refs += [weakref.ref(rt), weakref.ref(wt)]
+        wt.close()
+        rt.close()
+        del rt, wt
+        await settle()
+        return [ref() is None for ref in refs]
+
+    gc.collect()
+    gc.disable()
+    try:
+        on_both(scenario)
+    finally:
+        gc.enable()
