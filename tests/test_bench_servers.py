@@ -385,4 +385,18 @@ def test_pipe_bench_one_run(loop):
                           "--chunk", "10000"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
-    assert result["checksum_ok"] and result["bytes"] == 2 * 2**20
+    assert result["verified"] and result["bytes"] == 2 * 2**20
+
+
+def test_pipe_bench_notices_a_wrong_byte():
+    pipe = _load("pipe")
+
+    async def main():
+        pump = pipe.Pump(10, b"abcd")
+        pump.pipe_data_received(1, b"abcdab")
+        assert not pump.mismatch
+        pump.pipe_data_received(1, b"cXab")
+        assert pump.mismatch and pump.received == 10
+
+    import asyncio
+    asyncio.run(main())
