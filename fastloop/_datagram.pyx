@@ -68,7 +68,10 @@ cdef enum:
     ADDR_CACHE = 1 << ADDR_CACHE_BITS
 
 # One receive buffer for every datagram transport: the GIL is held from the
-# recvfrom into it until the bytes object is copied out.
+# recvfrom into it until the bytes object is copied out (nothing in between
+# can run Python code: a bytes object is not GC-tracked, so allocating it
+# never starts a collection). A free-threaded build (not built today) would
+# need one per core.
 cdef char _read_buffer[READ_BUFFER_SIZE]
 
 cdef object _stdlib_read_ready = _compat.SelectorDatagramTransport._read_ready
