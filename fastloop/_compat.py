@@ -67,6 +67,9 @@ REQUIRED_MODULE_NAMES = (
     (coroutines, "_is_debug_mode"),
     (events, "_set_running_loop"),
     (events, "_get_running_loop"),
+    # What asyncio.run()/Runner() call when given no loop_factory, replaced
+    # by fastloop.install() where policies are deprecated.
+    (events, "new_event_loop"),
 )
 
 MAXIMUM_SELECT_TIMEOUT = float(base_events.MAXIMUM_SELECT_TIMEOUT)
@@ -215,7 +218,11 @@ def quiet_self_pipe_fd(loop):
 
 
 def default_policy_base():
-    """The interpreter's default (Unix) policy class, found without the 3.14 deprecation warning."""
+    """The interpreter's default (Unix) policy class, or None where asyncio has no policies.
+
+    Found through the private names, which (unlike ``asyncio.DefaultEventLoopPolicy``)
+    do not raise 3.14's deprecation warning on access.
+    """
     for owner, name in (
         (unix_events, "_UnixDefaultEventLoopPolicy"),
         (unix_events, "_DefaultEventLoopPolicy"),
@@ -224,7 +231,29 @@ def default_policy_base():
         cls = getattr(owner, name, None)
         if cls is not None:
             return cls
-    raise ImportError("no default event loop policy class found in asyncio")
+    return None
+
+
+#: 3.14 deprecated the policy system (``set_event_loop_policy``,
+#: ``get_event_loop_policy``, the policy classes; 3.16 removes them).
+#: ``fastloop.install()`` takes the loop-factory path from there on.
+POLICIES_DEPRECATED = PY_VERSION >= (3, 14)
+#: ``asyncio.run()`` takes ``loop_factory=`` (3.12+): ``fastloop.run()`` is
+#: then the stdlib's own asyncio.run with fastloop's factory.
+RUN_TAKES_LOOP_FACTORY = "loop_factory" in inspect.signature(asyncio.run).parameters
+
+
+def set_default_loop_factory(factory):
+    """Make ``factory`` what asyncio creates a loop with when it is given none.
+
+    ``asyncio.run()`` and ``asyncio.Runner()`` without ``loop_factory`` create
+    their loop by calling ``asyncio.events.new_event_loop()``, looked up at
+    call time (3.11-3.15); programs call ``asyncio.new_event_loop()``. Both
+    names are pointed at ``factory``: the loop-factory route for Pythons whose
+    policy system is deprecated or gone.
+    """
+    events.new_event_loop = factory
+    asyncio.new_event_loop = factory
 
 
 def missing_names():
