@@ -161,16 +161,13 @@ def factory_program(loop):
         async def main(spec=spec, calls=calls):
             # Set here, so that run_until_complete's own task is not the factory's.
             loop.set_task_factory(_recording_factory(calls))
-            trace = []
-            coro = _child(trace, True)
             try:
-                task = loop.create_task(coro, **_kwargs(spec))
-            except Exception as exc:
-                coro.close()
-                return (type(exc).__name__, str(exc))
+                task, summary, trace = _start(loop, spec, True)
             finally:
                 loop.set_task_factory(None)
-            return ("ok", task_name(task), await task, trace)
+            if task is not None:
+                summary += (await task, trace)
+            return summary
 
         results.append((loop.run_until_complete(main()), calls))
     return results
