@@ -142,10 +142,14 @@ def test_run_contract():
         await asyncio.sleep(0)
         return x * 2
 
+    def not_a_coroutine():
+        pass
+
+    awaitable = _Awaitable()  # one object: its repr is in 3.10-3.13's message
     cases = {
         "coroutine": lambda: main(21),
-        "function": lambda: (lambda: None),
-        "awaitable": _Awaitable,
+        "function": lambda: not_a_coroutine,
+        "awaitable": lambda: awaitable,
         "int": lambda: 42,
     }
     for name, make_main in cases.items():
