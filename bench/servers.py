@@ -12,6 +12,8 @@ killed or until --lifetime seconds have passed. Modes:
   http       asyncio.Protocol, HTTP/1.1 keep-alive: every request head (a GET,
              up to its blank line) gets the fixed HTTP_RESPONSE; heads split
              across reads and several in one read (pipelining) are handled
+  tls        the protocol echo over TLS (create_server(ssl=...), the
+             certificate of --cert; default tests/certs/server.pem)
 
 The first four echo every byte back.
 
@@ -32,7 +34,9 @@ import sys
 
 LOOPS = ("asyncio", "fastloop", "uvloop", "rloop")
 ECHO_MODES = ("protocol", "buffered", "streams", "sockets")
-MODES = ECHO_MODES + ("http",)
+MODES = ECHO_MODES + ("http", "tls")
+CERT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                    "tests", "certs", "server.pem")
 READ_SIZE = 64 * 1024
 EXIT_UNSUPPORTED = 3
 
@@ -148,12 +152,20 @@ class HttpProtocol(_Conn, asyncio.Protocol):
         self.transport.close()
 
 
-async def serve_protocol(listener: socket.socket, protocol) -> None:
+def server_ssl_context(cert: str):
+    import ssl
+
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert)
+    return ctx
+
+
+async def serve_protocol(listener: socket.socket, protocol, ssl=None) -> None:
     loop = asyncio.get_running_loop()
     try:
-        await loop.create_server(protocol, sock=listener)
+        await loop.create_server(protocol, sock=listener, ssl=ssl)
     except MISSING_API as exc:
-        unsupported(f"{protocol.__name__} server", exc)
+        unsupported(f"{protocol.__name__} server" + (" over TLS" if ssl else ""), exc)
 
 
 async def serve_streams(listener: socket.socket) -> None:
@@ -212,6 +224,8 @@ SERVE = {
     "streams": serve_streams,
     "sockets": serve_sockets,
     "http": lambda listener: serve_protocol(listener, HttpProtocol),
+    "tls": lambda listener, cert=CERT: serve_protocol(listener, EchoProtocol,
+                                                      server_ssl_context(cert)),
 }
 
 
@@ -224,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", choices=MODES, default="protocol")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--cert", default=CERT, help="certificate + key for --mode tls")
     parser.add_argument(
         "--lifetime", type=float, default=600.0,
         help="exit after this many seconds whatever happens (default: %(default)s)",
@@ -240,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     # Asked before serving: rloop's create_server takes the socket's fd over
     # and closes the Python object.
     port = listener.getsockname()[1]
-    loop.run_until_complete(SERVE[args.mode](listener))
+    serve = SERVE[args.mode]
+    loop.run_until_complete(serve(listener, args.cert) if args.mode == "tls" else serve(listener))
     print(port, flush=True)
     loop.call_later(args.lifetime, loop.stop)
     try:

@@ -22,10 +22,16 @@ from asyncio import (
     format_helpers,
     futures,
     selector_events,
+    sslproto,
     tasks,
     trsock,
     unix_events,
 )
+
+try:
+    import ssl
+except ImportError:  # pragma: no cover - Python built without OpenSSL
+    ssl = None
 
 PY_VERSION = sys.version_info[:2]
 
@@ -151,6 +157,44 @@ transport_logger = selector_events.logger
 #: The stdlib's socket transport; fastloop's subclasses it (see transport.py).
 SelectorSocketTransport = selector_events._SelectorSocketTransport
 
+# -- TLS ---------------------------------------------------------------------
+#: 3.11 rewrote asyncio.sslproto as a BufferedProtocol state machine over
+#: MemoryBIO/SSLObject (SSLProtocolState, ssl_shutdown_timeout). fastloop's
+#: native per-record path (fastloop/_sslproto.pyx) is built on that version's
+#: methods; on 3.10 the stdlib's SSLProtocol runs as it is, over the native
+#: socket transport.
+NATIVE_SSLPROTO = ssl is not None and hasattr(sslproto, "SSLProtocolState")
+StdSSLProtocol = sslproto.SSLProtocol
+StdSSLProtocolTransport = sslproto._SSLProtocolTransport
+SSLProtocolState = getattr(sslproto, "SSLProtocolState", None)
+#: What the stdlib's read/write loops treat as "no more for now".
+SSL_AGAIN_ERRORS = getattr(sslproto, "SSLAgainErrors", None)
+SSLObject = ssl.SSLObject if ssl is not None else None
+sslproto_logger = sslproto.logger
+#: SSLProtocol state that fastloop keeps in C fields behind properties of
+#: these names (every one assigned by the stdlib's __init__ or
+#: connection_made on 3.11-3.15; tests check it).
+SSL_PROTOCOL_STATE_ATTRIBUTES = (
+    "_state", "_transport", "_app_protocol", "_app_transport", "_incoming",
+    "_outgoing", "_write_backlog", "_ssl_buffer", "_ssl_buffer_view",
+    "_incoming_high_water", "_incoming_low_water", "_outgoing_high_water",
+    "_outgoing_low_water", "_write_buffer_size", "_conn_lost",
+    "_app_protocol_is_buffer", "_app_reading_paused", "_app_writing_paused",
+    "_ssl_reading_paused", "_ssl_writing_paused", "_sslobj",
+)
+#: SSLProtocol methods the native per-record path calls by name (the cold
+#: handshake, shutdown and error paths stay the stdlib's).
+REQUIRED_SSLPROTO_METHODS = (
+    "_do_handshake", "_do_flush", "_do_shutdown", "_fatal_error",
+    "_call_eof_received", "_start_shutdown", "_get_app_transport",
+    "_set_app_protocol",
+)
+#: ssl.SSLObject keeps the C object its read/write/pending wrap here.
+SSLOBJECT_INNER = "_sslobj"
+#: 3.12+ check in _make_ssl_transport that no transport uses the fd yet.
+MAKE_SSL_TRANSPORT_CHECKS_FD = PY_VERSION >= (3, 12)
+
+
 _FORMAT_TAKES_DEBUG = (
     "debug" in inspect.signature(format_helpers._format_callback_source).parameters
 )
@@ -247,4 +291,10 @@ def missing_names():
         for name in REQUIRED_WEAKVALUEDICT_ATTRIBUTES
         if not hasattr(weakref.WeakValueDictionary(), name)
     ]
+    if NATIVE_SSLPROTO:
+        missing += [
+            f"sslproto.SSLProtocol.{name}"
+            for name in REQUIRED_SSLPROTO_METHODS
+            if not hasattr(StdSSLProtocol, name)
+        ]
     return missing

@@ -5,7 +5,7 @@ import collections.abc
 import errno
 import weakref
 
-from fastloop import _accept, _compat, _sockops
+from fastloop import _accept, _compat, _sockops, sslproto
 from fastloop._loop import LoopCore
 from fastloop.transport import SocketTransport, native_capable
 
@@ -105,6 +105,13 @@ class Loop(LoopCore, asyncio.SelectorEventLoop):
             )
         self._ensure_fd_no_transport(sock)
         return SocketTransport(self, sock, protocol, waiter, extra, server)
+
+    def _make_ssl_transport(self, rawsock, protocol, sslcontext, waiter=None, **kwargs):
+        # TLS over the native socket transport, with the per-record path of
+        # SSLProtocol native too (fastloop/sslproto.py).
+        if not native_capable(rawsock):
+            return super()._make_ssl_transport(rawsock, protocol, sslcontext, waiter, **kwargs)
+        return sslproto.make_ssl_transport(self, rawsock, protocol, sslcontext, waiter, **kwargs)
 
     # The server accept loop: native, one accept4(2) per connection
     # (fastloop/_accept.pyx); it hands every listening socket it cannot serve

@@ -13,7 +13,7 @@ import socket
 from fastloop import _compat, _transport
 
 
-def _field(name):
+def core_field(name):
     # The stdlib's code reads and assigns these rarely (close, abort, flow
     # control); the native read/write paths use the C fields directly.
     def set_field(self, value):
@@ -28,12 +28,12 @@ class SocketTransport(_compat.SelectorSocketTransport):
         self._core = _transport.new_core(self)
         super().__init__(*args, **kwargs)
 
-    _sock_fd = _field("fd")
-    _protocol = _field("protocol")
-    _buffer = _field("buffer")
-    _conn_lost = _field("conn_lost")
-    _eof = _field("eof")
-    _empty_waiter = _field("empty_waiter")
+    _sock_fd = core_field("fd")
+    _protocol = core_field("protocol")
+    _buffer = core_field("buffer")
+    _conn_lost = core_field("conn_lost")
+    _eof = core_field("eof")
+    _empty_waiter = core_field("empty_waiter")
     # Setting it also picks the core's native read path.
     _read_ready_cb = property(operator.attrgetter("_core.read_cb"), _transport._set_read_ready_cb)
     # The reader callback the stdlib registers: the core's native method.
