@@ -29,12 +29,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import socket
 import sys
 
 LOOPS = ("asyncio", "fastloop", "uvloop", "rloop")
+# Not a loop: aiofastnet's C transports patched onto the stdlib loop.
+# bench/frameworks.py runs it on the TLS rows (the comparison it is known for).
+TRANSPORT_LIBS = ("aiofastnet",)
 ECHO_MODES = ("protocol", "buffered", "streams", "sockets")
-MODES = ECHO_MODES + ("http", "tls")
+MODES = ECHO_MODES + ("http",)
+# Served here, measured by bench/frameworks.py (loadgen --tls), not echo.py.
+TLS_MODES = ("tls",)
 CERT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                     "tests", "certs", "server.pem")
 READ_SIZE = 64 * 1024
@@ -63,6 +69,10 @@ def make_loop(name: str) -> asyncio.AbstractEventLoop:
         import rloop
 
         return rloop.new_event_loop()
+    if name == "aiofastnet":
+        import aiofastnet
+
+        return aiofastnet.patch_loop(asyncio.SelectorEventLoop())
     raise ValueError(f"unknown loop {name!r}")
 
 
@@ -229,13 +239,23 @@ SERVE = {
 }
 
 
+def stop_on_sigint(loop: asyncio.AbstractEventLoop) -> None:
+    # SIGINT stops the loop and the process exits normally (a profiler such as
+    # callgrind then writes its data): through the loop's own signal handling,
+    # which wakes a loop blocked in its poll.
+    try:
+        loop.add_signal_handler(signal.SIGINT, loop.stop)
+    except (NotImplementedError, RuntimeError, AttributeError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
         epilog="The port is printed on stdout once the server accepts connections.",
     )
-    parser.add_argument("--loop", choices=LOOPS, default="fastloop")
-    parser.add_argument("--mode", choices=MODES, default="protocol")
+    parser.add_argument("--loop", choices=LOOPS + TRANSPORT_LIBS, default="fastloop")
+    parser.add_argument("--mode", choices=MODES + TLS_MODES, default="protocol")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--cert", default=CERT, help="certificate + key for --mode tls")
@@ -259,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     loop.run_until_complete(serve(listener, args.cert) if args.mode == "tls" else serve(listener))
     print(port, flush=True)
     loop.call_later(args.lifetime, loop.stop)
+    stop_on_sigint(loop)
     try:
         loop.run_forever()
     except KeyboardInterrupt:
