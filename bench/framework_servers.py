@@ -29,7 +29,7 @@ from servers import (
     MISSING_API,
     TRANSPORT_LIBS,
     make_loop,
-    stop_on_sigint,
+    run_server,
     unsupported,
 )
 
@@ -116,18 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"not installed: {exc}", file=sys.stderr)
         return 2
     asyncio.set_event_loop(loop)
-    listener = socket.create_server((args.host, args.port))
-    listener.setblocking(False)
-    port = listener.getsockname()[1]
-    loop.run_until_complete(SERVE[args.app](listener, args.tls))
-    print(port, flush=True)
-    loop.call_later(args.lifetime, loop.stop)
-    stop_on_sigint(loop)
-    try:
-        loop.run_forever()
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return run_server(loop, args, lambda listener: SERVE[args.app](listener, args.tls))
 
 
 if __name__ == "__main__":

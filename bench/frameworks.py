@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import select
@@ -35,7 +36,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -45,7 +45,7 @@ sys.path.insert(0, str(BENCH))
 import cbuild  # noqa: E402
 import echo  # noqa: E402
 import matrix  # noqa: E402
-from servers import EXIT_UNSUPPORTED, LOOPS, TRANSPORT_LIBS  # noqa: E402
+from servers import LOOPS, TRANSPORT_LIBS  # noqa: E402
 
 HOST = "127.0.0.1"
 ALL_LOOPS = LOOPS + TRANSPORT_LIBS
@@ -90,48 +90,34 @@ def parse_wrk(text: str) -> dict:
     return out
 
 
-class Run:
-    """One server process, one load run against it."""
+class Run(echo.Run):
+    """One server process, one load run against it (echo.Run's process handling)."""
 
     def __init__(self, args, row: str, loop: str, loadgen: Path | None) -> None:
-        self.args, self.row, self.loop, self.loadgen = args, row, loop, loadgen
-
-    def __call__(self) -> dict:
-        kind, server_args, _ = ROWS[self.row]
+        self.row, self.loop = row, loop
+        server_args = ROWS[row][1]
         cmd = [sys.executable, str(BENCH / server_args[0]), *server_args[1:],
-               "--loop", self.loop, "--host", HOST, "--port", "0",
-               "--lifetime", str(self.args.duration + self.args.warmup + 120)]
-        setup = echo._child_setup(self.args.server_cpu if self.args.pinned else None)
-        with tempfile.TemporaryFile("w+") as err:
-            server = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True,
-                                      preexec_fn=setup)
-            try:
-                return self._measure(server, err, kind)
-            finally:
-                if server.poll() is None:
-                    server.terminate()
-                    try:
-                        server.wait(5)
-                    except subprocess.TimeoutExpired:
-                        server.kill()
-                        server.wait()
-                server.stdout.close()
+               "--loop", loop, "--host", HOST, "--port", "0",
+               "--lifetime", str(args.duration + args.warmup + 120)]
+        super().__init__(args, loadgen, cmd, (row, ROWS[row][2], None))
 
-    def _measure(self, server, err, kind: str) -> dict:
+    def _measure(self, server, err) -> dict:
         args = self.args
+        kind = ROWS[self.row][0]
         ready, _, _ = select.select([server.stdout], [], [], args.start_timeout)
         port = server.stdout.readline().strip() if ready else ""
         if not port.isdigit():
-            return self._server_failed(server, err)
-        client = echo._child_setup(args.client_cpu if args.pinned else None)
+            return self._server_failed(server, err, "did not print its port"
+                                       if server.poll() is None else "exited at start")
+        client = echo._child_setup(args.client_cpu if args.pinned else None, args.nice)
         if kind == "wrk":
             url = f"{'https' if ROWS[self.row][2] else 'http'}://{HOST}:{port}/"
             wrk = ["wrk", "-t1", f"-c{WRK_CONNECTIONS}"]
             if args.warmup > 0:
-                subprocess.run(wrk + [f"-d{max(1, round(args.warmup))}s", url],
+                subprocess.run(wrk + [f"-d{math.ceil(args.warmup)}s", url],
                                capture_output=True, preexec_fn=client, timeout=args.warmup + 30)
             cpu0 = echo.cpu_seconds(server.pid)
-            lg = subprocess.run(wrk + ["--latency", f"-d{max(1, round(args.duration))}s", url],
+            lg = subprocess.run(wrk + ["--latency", f"-d{math.ceil(args.duration)}s", url],
                                 capture_output=True, text=True, preexec_fn=client,
                                 timeout=args.duration + 30)
             cpu1 = echo.cpu_seconds(server.pid) if server.poll() is None else None
@@ -159,23 +145,11 @@ class Run:
                         + echo._tail(lg.stderr) + echo._server_note(err)}
             total = result["messages_total"]
         if cpu1 is None:
-            return self._server_failed(server, err)
+            return self._server_failed(server, err, "died during the run")
         result["server_cpu_s"] = cpu1 - cpu0
         result["cpu_us_per_msg"] = (cpu1 - cpu0) * 1e6 / max(total, 1)
         result["status"] = "ok"
         return result
-
-    def _server_failed(self, server, err) -> dict:
-        try:
-            rc = server.wait(5)
-        except subprocess.TimeoutExpired:
-            rc = None
-        err.seek(0)
-        text = err.read()
-        if rc == EXIT_UNSUPPORTED or "unsupported:" in text:
-            msg = next((ln for ln in text.splitlines() if ln.startswith("unsupported:")), text)
-            return {"status": "unsupported", "error": echo._tail(msg)}
-        return {"status": "failed", "error": f"server exit {rc}: {echo._tail(text)}"}
 
 
 def loops_for(row: str, loops: list[str]) -> list[str]:
@@ -231,18 +205,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=2.5)
     parser.add_argument("--warmup", type=float, default=0.5)
-    parser.add_argument("--quick", action="store_true", help="smoke run: 1 round of 1 s")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 1 round of 1 s after 1 s of warmup")
     parser.add_argument("--plan", action="store_true")
     parser.add_argument("--loops", type=matrix.name_list(ALL_LOOPS), default=list(ALL_LOOPS))
     parser.add_argument("--rows", type=matrix.name_list(tuple(ROWS)), default=list(ROWS))
     parser.add_argument("--server-cpu", type=int, default=0)
     parser.add_argument("--client-cpu", type=int, default=1)
     parser.add_argument("--start-timeout", type=float, default=20.0)
+    parser.add_argument("--nice", type=int, default=0,
+                        help="run servers and load at this niceness (below 0: root only)")
     parser.add_argument("--out-dir", type=Path, default=BENCH / "results")
     args = parser.parse_args(argv)
     if args.quick:
-        # wrk counts whole seconds: 1 s is its shortest run.
-        args.rounds, args.duration, args.warmup = 1, 1.0, 0.0
+        # wrk counts whole seconds: 1 s is its shortest run. The warmup
+        # absorbs the 50 TLS handshakes wrk starts with.
+        args.rounds, args.duration, args.warmup = 1, 1.0, 1.0
     return args
 
 

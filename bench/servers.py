@@ -270,13 +270,20 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as exc:
         print(f"not installed: {args.loop}: {exc}", file=sys.stderr)
         return 2
+    serve = SERVE[args.mode]
+    return run_server(loop, args,
+                      lambda listener: serve(listener, args.cert) if args.mode == "tls"
+                      else serve(listener))
+
+
+def run_server(loop: asyncio.AbstractEventLoop, args: argparse.Namespace, serve) -> int:
+    """Listen on args.host/port, start serve(listener), print the port, run until stopped."""
     listener = socket.create_server((args.host, args.port))
     listener.setblocking(False)
     # Asked before serving: rloop's create_server takes the socket's fd over
     # and closes the Python object.
     port = listener.getsockname()[1]
-    serve = SERVE[args.mode]
-    loop.run_until_complete(serve(listener, args.cert) if args.mode == "tls" else serve(listener))
+    loop.run_until_complete(serve(listener))
     print(port, flush=True)
     loop.call_later(args.lifetime, loop.stop)
     stop_on_sigint(loop)

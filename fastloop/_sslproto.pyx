@@ -184,7 +184,9 @@ cdef class SSLCore:
         buf = owner._app_protocol_get_buffer(self.incoming.pending)
         wants = len(buf)
         try:
-            if not self.nothing_to_read():
+            # (A zero-length read returns 0 at once, which the stdlib takes
+            # for close_notify: that one is always made.)
+            if not wants or not self.nothing_to_read():
                 count = self.sslobj_read(wants, buf)
                 if count > 0:
                     offset = count
