@@ -177,7 +177,8 @@ def test_server_closes_first():
         servers[0].transport.close()
 
     trace = same_on_both_loops(lambda loop: run_pair(loop, script, server_on_data=None))
-    assert ("client", "eof", None) in trace
+    if _compat.NATIVE_SSLPROTO:   # 3.10's SSL pipe reports no eof_received() here
+        assert ("client", "eof", None) in trace
 
 
 def test_eof_received_returning_true_is_ignored_with_a_warning(caplog):
@@ -187,9 +188,10 @@ def test_eof_received_returning_true_is_ignored_with_a_warning(caplog):
 
     with caplog.at_level(logging.WARNING, logger="asyncio"):
         trace = same_on_both_loops(lambda loop: run_pair(loop, script, server_eof=True))
-    assert ("server", "eof", None) in trace
     warned = [r.getMessage() for r in caplog.records if "eof_received" in r.getMessage()]
-    assert len(warned) == 2     # once per loop
+    if _compat.NATIVE_SSLPROTO:   # 3.10's SSL pipe closes without calling it
+        assert ("server", "eof", None) in trace
+        assert len(warned) == 2     # once per loop
 
 
 @pytest.mark.parametrize("who", ["client", "server"])
@@ -217,6 +219,8 @@ def test_half_close_is_refused():
 
 
 def test_flow_control_against_a_slow_reader():
+    written = []
+
     async def script(loop, client, servers):
         await until(lambda: servers and servers[0].transport)
         servers[0].transport.pause_reading()
@@ -225,16 +229,28 @@ def test_flow_control_against_a_slow_reader():
         chunk = b"y" * 65536
         while not any(t[1] == "pause_writing" for t in client.trace):
             tr.write(chunk)
+            written.append(len(chunk))
             await asyncio.sleep(0)
         size_paused = tr.get_write_buffer_size() > 0
         servers[0].transport.resume_reading()
         await until(lambda: any(t[1] == "resume_writing" for t in client.trace))
+        await until(lambda: servers[0].trace[-1][1] == "data"
+                    and len(servers[0].trace[-1][2]) == sum(written))
         tr.close()
         client.trace.append(("client", "buffer_was_nonempty", size_paused))
 
-    trace = same_on_both_loops(lambda loop: run_pair(loop, script, server_on_data=None))
+    def scenario(loop):
+        written.clear()
+        trace = run_pair(loop, script, server_on_data=None)
+        # How many chunks fit before the pause depends on the kernel's socket
+        # buffers at that moment: compare that everything arrived, not sizes.
+        return [(who, what, len(arg) == sum(written) if what == "data" else arg)
+                for who, what, arg in trace]
+
+    trace = same_on_both_loops(scenario)
     calls = [t[1] for t in trace if t[0] == "client"]
     assert calls.index("pause_writing") < calls.index("resume_writing")
+    assert ("server", "data", True) in trace
 
 
 def test_write_after_close_counts_and_warns(caplog):
@@ -247,7 +263,8 @@ def test_write_after_close_counts_and_warns(caplog):
     with caplog.at_level(logging.WARNING, logger="asyncio"):
         same_on_both_loops(lambda loop: run_pair(loop, script))
     warned = [r for r in caplog.records if r.getMessage() == "SSL connection is closed"]
-    assert len(warned) == 2 * 2     # each loop: the writes past the threshold
+    # Each loop: the writes past the threshold (3.10 drops them silently).
+    assert len(warned) == (2 * 2 if _compat.NATIVE_SSLPROTO else 0)
 
 
 @pytest.mark.parametrize("client_ctx, hostname", [
@@ -276,34 +293,39 @@ def test_certificate_verification_failure(client_ctx, hostname):
 
 def test_start_tls_upgrades_a_plain_connection():
     def scenario(loop):
-        trace = []
-
         async def main():
-            upgraded = loop.create_future()
+            traces = {}
+            server_protos = []
 
-            async def handle(reader, writer):
-                await writer.start_tls(server_context())
-                writer.write(await reader.readexactly(5))
-                await writer.drain()
-                upgraded.set_result(True)
-                writer.close()
+            def factory():
+                proto = Recorder(traces, "server", echo)
+                server_protos.append(proto)
+                return proto
 
-            srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+            srv = await loop.create_server(factory, "127.0.0.1", 0)
             port = srv.sockets[0].getsockname()[1]
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            await writer.start_tls(client_context(), server_hostname="localhost")
-            writer.write(b"hello")
-            trace.append(await reader.readexactly(5))
-            trace.append(await reader.read())
-            await upgraded
-            writer.close()
+            plain, client = await loop.create_connection(
+                lambda: Recorder(traces, "client"), "127.0.0.1", port)
+            await until(lambda: server_protos and server_protos[0].transport)
+            server = server_protos[0]
+            # start_tls() does not call connection_made(): the protocols are
+            # told their new transports here.
+            client.transport, server.transport = await asyncio.gather(
+                loop.start_tls(plain, client, client_context(), server_hostname="localhost"),
+                loop.start_tls(server.transport, server, server_context(), server_side=True))
+            client.transport.write(b"hello")
+            await until(lambda: client.trace[-1][1:] == ("data", b"hello"))
+            client.transport.close()
+            await asyncio.wait_for(client.lost, 10)
+            await asyncio.wait_for(server.lost, 10)
             srv.close()
             await srv.wait_closed()
-            return trace
+            return traces["client"] + traces["server"]
 
         return loop.run_until_complete(main())
 
-    assert same_on_both_loops(scenario) == [b"hello", b""]
+    trace = same_on_both_loops(scenario)
+    assert ("client", "data", b"hello") in trace and ("server", "data", b"hello") in trace
 
 
 @NATIVE
