@@ -368,8 +368,7 @@ def _get_read_buffer_size(self):
 
 def transport_write(self, data):
     if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError(f"data: expecting a bytes-like instance, "
-                        f"got {type(data).__name__}")
+        raise _compat.ssl_write_type_error(data)
     if not data:
         return
     proto = self._ssl_protocol
