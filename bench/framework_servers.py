@@ -9,7 +9,7 @@ killed or until --lifetime seconds have passed. Apps:
             200 "Hello, World!" (text/plain); no access log
   aiohttp   an aiohttp.web Application with one GET route answering the same
 
---tls serves HTTPS with the test certificate (tests/certs/server.pem), through
+--tls serves HTTPS with bench/cert.pem (self-signed ECDSA P-256), through
 the framework's own TLS option (uvicorn's ssl_certfile; aiohttp's
 ssl_context). A loop or framework that cannot do what is asked (rloop has no
 TLS) makes the server print "unsupported: ..." on stderr and exit with status
