@@ -241,16 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     loadgen = cbuild.build("loadgen") if any(ROWS[r][0] == "loadgen" for r in args.rows) else None
     cpus = os.sched_getaffinity(0)
     args.pinned = {args.server_cpu, args.client_cpu} <= cpus and args.server_cpu != args.client_cpu
-    skipped = {}
-    loops = []
-    for loop in args.loops:
-        why = echo.available(loop)
-        if why:
-            skipped[loop] = why
-        else:
-            loops.append(loop)
-    if skipped:
-        print("skipped: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
+    loops, skipped = echo.installed_loops(args.loops)
     py = "{}.{}".format(*sys.version_info[:2])
     data = {"date": time.strftime("%Y-%m-%d %H:%M"), "python": sys.version, "python_short": py,
             "machine": {"cpu": echo.cpu_model(), "loadavg_before": echo.loadavg()},

@@ -277,22 +277,27 @@ class _ProbeData:
     pass
 
 
-def _write_type_error_template():
+def _write_type_error_template(write, fallback):
     # The running stdlib's message for write(<not bytes-like>), with the type
-    # name as a {!r} field: 3.14 changed the wording, so it is read from the
-    # stdlib's own write() (its type check comes before any use of self).
+    # name as a format field ({!r} where the stdlib quotes it): 3.14 changed
+    # the socket transport's wording, so it is read from the stdlib's own
+    # write() (its type check comes before any use of self).
     try:
-        _TRANSPORT.write(None, _ProbeData())
+        write(None, _ProbeData())
     except TypeError as exc:
         text = str(exc)
-        if repr(_ProbeData.__name__) in text:
-            return text.replace(repr(_ProbeData.__name__), "{!r}")
+        name = _ProbeData.__name__
+        if repr(name) in text:
+            return text.replace(repr(name), "{!r}")
+        if name in text:
+            return text.replace(name, "{}")
     except Exception:
         pass
-    return "data argument must be a bytes-like object, not {!r}"
+    return fallback
 
 
-_WRITE_TYPE_ERROR = _write_type_error_template()
+_WRITE_TYPE_ERROR = _write_type_error_template(
+    _TRANSPORT.write, "data argument must be a bytes-like object, not {!r}")
 
 
 def write_type_error(data):
@@ -437,21 +442,9 @@ def _make_ssl_transport_checks_fd():
 MAKE_SSL_TRANSPORT_CHECKS_FD = _make_ssl_transport_checks_fd()
 
 
-def _ssl_write_type_error_template():
-    # The running stdlib's message for the TLS transport's write(<not
-    # bytes-like>), read from its own write() (the type check comes first).
-    try:
-        StdSSLProtocolTransport.write(None, _ProbeData())
-    except TypeError as exc:
-        text = str(exc)
-        if _ProbeData.__name__ in text:
-            return text.replace(_ProbeData.__name__, "{}")
-    except Exception:
-        pass
-    return "data: expecting a bytes-like instance, got {}"
-
-
-_SSL_WRITE_TYPE_ERROR = _ssl_write_type_error_template()
+#: The same for the TLS transport's write(), whose wording differs.
+_SSL_WRITE_TYPE_ERROR = _write_type_error_template(
+    StdSSLProtocolTransport.write, "data: expecting a bytes-like instance, got {}")
 
 
 def ssl_write_type_error(data):
