@@ -19,7 +19,7 @@ native socket transport.
 import operator
 
 from fastloop import _compat
-from fastloop.transport import SocketTransport, core_field, native_capable
+from fastloop.transport import SocketTransport, core_field
 
 if _compat.NATIVE_SSLPROTO:
     from fastloop import _sslproto, _transport
@@ -92,4 +92,4 @@ def make_ssl_transport(loop, rawsock, protocol, sslcontext, waiter=None, *,
     return ssl_protocol._app_transport
 
 
-__all__ = ["SSLProtocol", "make_ssl_transport", "native_capable"]
+__all__ = ["SSLProtocol", "make_ssl_transport"]
