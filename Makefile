@@ -92,16 +92,20 @@ test-3.%:
 
 # Benchmarks (opt-in): fastloop side by side with asyncio, uvloop and rloop,
 # installed into their own venv so .venv stays free of other loops.
-# make bench (~23 min): the micro benchmarks, then the echo and HTTP matrix
+# make bench (~27 min): the micro benchmarks, then the echo and HTTP matrix
 # (bench/echo.py: 4 echo server styles x 1/10/100 KiB x 10/100 connections,
 # plus HTTP and UDP echo at 10/100 connections; 3 rounds of 2.5 s), the pipe
-# throughput row (bench/pipe.py), then bench/report.py.
+# throughput row (bench/pipe.py), the TLS echo and framework HTTP rows
+# (bench/frameworks.py), then bench/report.py.
 # Timings and options: bench/README.md.
 BENCH_VENV ?= .venv-bench
 $(BENCH_VENV)/.installed: requirements-bench.txt
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(BENCH_VENV)/bin/python -m pip install --quiet -r requirements-bench.txt
+	@# aiofastnet (TLS rows of bench/frameworks.py) only where its wheel installs.
+	$(BENCH_VENV)/bin/python -m pip install --quiet --only-binary :all: "aiofastnet>=1.2" \
+		|| echo "aiofastnet not installed: bench/frameworks.py runs without it"
 	touch $@
 
 .PHONY: bench
@@ -110,6 +114,7 @@ bench: build $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python bench/micro.py --rounds 5 --json bench/results/micro-$$(date +%Y%m%d)-py$$($(BENCH_VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])').json
 	$(BENCH_VENV)/bin/python bench/echo.py $(BENCH_ECHO_ARGS)
 	$(BENCH_VENV)/bin/python bench/pipe.py $(BENCH_PIPE_ARGS)
+	$(BENCH_VENV)/bin/python bench/frameworks.py $(BENCH_FRAMEWORK_ARGS)
 	$(BENCH_VENV)/bin/python bench/report.py
 
 # Pipe throughput alone (make bench runs it too): a stream through a `cat`
@@ -119,6 +124,17 @@ BENCH_PIPE_ARGS ?=
 bench-pipe: build $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python -c "import site, sys; open(site.getsitepackages()[0] + '/fastloop-dev.pth', 'w').write(sys.argv[1] + '\n')" "$(CURDIR)"
 	$(BENCH_VENV)/bin/python bench/pipe.py $(BENCH_PIPE_ARGS)
+
+# TLS echo (1 and 64 KiB, loadgen --tls) and real-framework HTTP (uvicorn +
+# httptools over HTTP and HTTPS, aiohttp; wrk) on every loop, plus aiofastnet
+# on the TLS rows (bench/frameworks.py; make bench runs it too). Needs wrk
+# (apt-get install wrk) for the HTTP rows. BENCH_FRAMEWORK_ARGS=--quick is a
+# smoke run; `.venv-bench/bin/python bench/frameworks.py --plan` the estimate.
+BENCH_FRAMEWORK_ARGS ?=
+.PHONY: bench-frameworks
+bench-frameworks: build $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python -c "import site, sys; open(site.getsitepackages()[0] + '/fastloop-dev.pth', 'w').write(sys.argv[1] + '\n')" "$(CURDIR)"
+	$(BENCH_VENV)/bin/python bench/frameworks.py $(BENCH_FRAMEWORK_ARGS)
 
 # Stress and fault scenarios (tests/stress/) at full size: fd exhaustion, peer
 # resets, 10,000 connections, memory flatness, fork, fd reuse, threads, bad

@@ -14,8 +14,10 @@ from setuptools import Extension, setup
 
 DEBUG = os.environ.get("FASTLOOP_DEBUG", "") not in ("", "0")
 
-MODULES = ["_handles", "_queue", "_timers", "_poller", "_loop", "_transport", "_sockops", "_accept",
-           "_sockaddr", "_corebase", "_datagram", "_pipes"]
+MODULES = [
+    "_handles", "_queue", "_timers", "_poller", "_loop", "_transport", "_sockops", "_accept",
+    "_sockaddr", "_corebase", "_datagram", "_pipes", "_sslproto",
+]
 
 if DEBUG:
     cflags = ["-O0", "-g", "-UNDEBUG"]

@@ -113,6 +113,20 @@ def available(loop: str) -> str | None:
     return "not installed (" + (probe.stderr.strip().splitlines() or ["?"])[-1] + ")"
 
 
+def installed_loops(names: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The loops that import here, and why each other one does not (printed)."""
+    loops, skipped = [], {}
+    for loop in names:
+        why = available(loop)
+        if why:
+            skipped[loop] = why
+        else:
+            loops.append(loop)
+    if skipped:
+        print("skipped: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
+    return loops, skipped
+
+
 def version(loop: str) -> str:
     if loop == "asyncio":
         return platform.python_version()
@@ -315,16 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"CPUs {args.server_cpu} and {args.client_cpu} are not both available "
               f"(have {sorted(cpus)}): running unpinned", file=sys.stderr)
 
-    skipped = {}
-    loops = []
-    for loop in args.loops:
-        why = available(loop)
-        if why:
-            skipped[loop] = why
-        else:
-            loops.append(loop)
-    if skipped:
-        print("skipped: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
+    loops, skipped = installed_loops(args.loops)
     versions = {loop: version(loop) for loop in loops}
 
     py = "{}.{}".format(*sys.version_info[:2])

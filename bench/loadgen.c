@@ -2,7 +2,7 @@
  * one message in flight per connection (pipelining 1), every byte of every
  * reply verified.
  *
- *   loadgen [--http] HOST PORT CONNECTIONS SIZE DURATION WARMUP [MESSAGES]
+ *   loadgen [--http] [--tls] HOST PORT CONNECTIONS SIZE DURATION WARMUP [MESSAGES]
  *
  * Runs WARMUP seconds unmeasured, then DURATION seconds measured, and prints
  * one JSON object on stdout:
@@ -27,9 +27,13 @@
  * message in flight is a mismatch too: with one message in flight a correct
  * server has nothing more to send.
  *
+ * With --tls every connection is a TLS client session (OpenSSL, handshake
+ * before the clock starts, no certificate verification: the servers use the
+ * test certificate), and the same messages travel inside it.
+ *
  * Exit status: 0 ok, 1 connection errors (reset, early EOF), 2 an echoed byte
  * differs from what was sent, 3 MESSAGES not reached in time, 64 bad usage.
- * Build: gcc -O2 -o loadgen loadgen.c
+ * Build: gcc -O2 -o loadgen loadgen.c -lssl -lcrypto (or -DNO_TLS without OpenSSL)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -46,6 +50,10 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#ifndef NO_TLS
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#endif
 
 #include "loadgen_common.h"
 
@@ -61,6 +69,9 @@
 
 struct conn {
     int fd;
+#ifndef NO_TLS
+    SSL *ssl;                 /* --tls: the TLS session over fd */
+#endif
     int id;
     int dead;
     int want_out;             /* EPOLLOUT armed: the message is not all sent */
@@ -74,10 +85,60 @@ struct conn {
 
 static size_t send_len, recv_len; /* message and reply lengths */
 static int http;
+static int tls;               /* --tls: every connection speaks TLS (no verification) */
+#ifndef NO_TLS
+static SSL_CTX *tls_ctx;
+#endif
 static unsigned char *http_request;
 static int epfd;
 static uint64_t errors;
 static int alive;
+
+/* send()/recv() on the connection, through its TLS session with --tls: the
+ * same return convention (-1 with errno EAGAIN when the session waits for the
+ * socket, 0 for the peer's close). */
+static ssize_t conn_send(struct conn *c, const void *buf, size_t n)
+{
+#ifndef NO_TLS
+    if (c->ssl) {
+        int r = SSL_write(c->ssl, buf, n > INT32_MAX ? INT32_MAX : (int)n);
+        if (r > 0)
+            return r;
+        int e = SSL_get_error(c->ssl, r);
+        errno = (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) ? EAGAIN : EPROTO;
+        return -1;
+    }
+#endif
+    return send(c->fd, buf, n, MSG_NOSIGNAL);
+}
+
+static ssize_t conn_recv(struct conn *c, void *buf, size_t n)
+{
+#ifndef NO_TLS
+    if (c->ssl) {
+        int r = SSL_read(c->ssl, buf, n > INT32_MAX ? INT32_MAX : (int)n);
+        if (r > 0)
+            return r;
+        int e = SSL_get_error(c->ssl, r);
+        if (e == SSL_ERROR_ZERO_RETURN)
+            return 0;
+        errno = (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) ? EAGAIN : EPROTO;
+        return -1;
+    }
+#endif
+    return recv(c->fd, buf, n, 0);
+}
+
+/* Plaintext the TLS session already holds: epoll will not report it. */
+static int conn_pending(struct conn *c)
+{
+#ifndef NO_TLS
+    return c->ssl && SSL_pending(c->ssl) > 0;
+#else
+    (void)c;
+    return 0;
+#endif
+}
 
 static void fill_pattern(unsigned char *p, size_t n, uint64_t seed)
 {
@@ -118,7 +179,7 @@ static void kill_conn(struct conn *c, const char *why, int err)
 static void pump_send(struct conn *c)
 {
     while (c->sent < send_len) {
-        ssize_t n = send(c->fd, c->cur + c->sent, send_len - c->sent, MSG_NOSIGNAL);
+        ssize_t n = conn_send(c, c->cur + c->sent, send_len - c->sent);
         if (n > 0) {
             c->sent += (size_t)n;
         } else if (n < 0 && errno == EINTR) {
@@ -170,8 +231,28 @@ static int connect_to(const char *host, const char *port)
         die("connect");
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     return fd;
+}
+
+/* --tls: a blocking handshake on the fresh socket (before the clock starts). */
+static void start_tls(struct conn *c, const char *host)
+{
+#ifndef NO_TLS
+    c->ssl = SSL_new(tls_ctx);
+    if (!c->ssl || !SSL_set_fd(c->ssl, c->fd))
+        die("SSL_new");
+    SSL_set_tlsext_host_name(c->ssl, host);
+    if (SSL_connect(c->ssl) != 1) {
+        ERR_print_errors_fp(stderr);
+        fprintf(stderr, "loadgen: TLS handshake failed on connection %d\n", c->id);
+        exit(1);
+    }
+#else
+    (void)c;
+    (void)host;
+    fprintf(stderr, "loadgen: built without OpenSSL, no --tls\n");
+    exit(64);
+#endif
 }
 
 static unsigned char *make_request(const char *host, const char *port, size_t *len)
@@ -189,14 +270,19 @@ static unsigned char *make_request(const char *host, const char *port, size_t *l
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "--http") == 0) {
-        http = 1;
+    for (;;) {
+        if (argc > 1 && strcmp(argv[1], "--http") == 0)
+            http = 1;
+        else if (argc > 1 && strcmp(argv[1], "--tls") == 0)
+            tls = 1;
+        else
+            break;
         argv++;
         argc--;
     }
     if (argc < 7 || argc > 8) {
         fprintf(stderr,
-                "usage: loadgen [--http] HOST PORT CONNECTIONS SIZE DURATION WARMUP [MESSAGES]\n");
+                "usage: loadgen [--http] [--tls] HOST PORT CONNECTIONS SIZE DURATION WARMUP [MESSAGES]\n");
         return 64;
     }
     const char *host = argv[1], *port = argv[2];
@@ -216,6 +302,17 @@ int main(int argc, char **argv)
         send_len = recv_len = size;
     }
     signal(SIGPIPE, SIG_IGN);
+#ifndef NO_TLS
+    if (tls) {
+        /* A load generator, not a client to trust: no certificate checks. */
+        tls_ctx = SSL_CTX_new(TLS_client_method());
+        if (!tls_ctx)
+            die("SSL_CTX_new");
+        SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, NULL);
+        SSL_CTX_set_mode(tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+                                      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    }
+#endif
 
     epfd = epoll_create1(EPOLL_CLOEXEC);
     if (epfd < 0)
@@ -237,6 +334,9 @@ int main(int argc, char **argv)
             fill_pattern(c->pattern, size + PAT_SPAN, (uint64_t)i + 1);
         }
         c->fd = connect_to(host, port);
+        if (tls)
+            start_tls(c, host);
+        fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
         if (epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0)
             die("epoll_ctl");
@@ -272,9 +372,10 @@ int main(int argc, char **argv)
                 pump_send(c);
             if (c->dead || !(events[e].events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
                 continue;
+        read_more:;
             /* Read more than the reply's rest on purpose: surplus bytes are an error. */
             size_t left = recv_len - c->recvd;
-            ssize_t n = recv(c->fd, rbuf, RBUF_SIZE, 0);
+            ssize_t n = conn_recv(c, rbuf, RBUF_SIZE);
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
                 continue;
             if (n <= 0) {
@@ -306,8 +407,11 @@ int main(int argc, char **argv)
                 break;
             }
             c->recvd += (size_t)n;
-            if (c->recvd < recv_len)
+            if (c->recvd < recv_len) {
+                if (conn_pending(c))
+                    goto read_more;
                 continue;
+            }
             /* A whole message is back. */
             uint64_t t = now_ns();
             total++;

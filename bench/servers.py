@@ -14,6 +14,8 @@ killed or until --lifetime seconds have passed. Modes:
              across reads and several in one read (pipelining) are handled
   udp        asyncio.DatagramProtocol on a UDP socket: datagram_received() ->
              transport.sendto(data, addr) (driven by bench/udpgen.c)
+  tls        the protocol echo over TLS (create_server(ssl=...), the
+             certificate of --cert; default bench/cert.pem)
 
 The first four echo every byte back.
 
@@ -29,12 +31,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import socket
 import sys
 
 LOOPS = ("asyncio", "fastloop", "uvloop", "rloop")
+# Not a loop: aiofastnet's C transports patched onto the stdlib loop.
+# bench/frameworks.py runs it on the TLS rows (the comparison it is known for).
+TRANSPORT_LIBS = ("aiofastnet",)
 ECHO_MODES = ("protocol", "buffered", "streams", "sockets")
 MODES = ECHO_MODES + ("http", "udp")
+# Served here, measured by bench/frameworks.py (loadgen --tls), not echo.py.
+TLS_MODES = ("tls",)
+# A self-signed ECDSA P-256 certificate (and key) for localhost: the load
+# generators do not verify it, and its handshakes are cheap next to RSA's
+# (wrk opens its connections inside the measured run).
+CERT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cert.pem")
 READ_SIZE = 64 * 1024
 EXIT_UNSUPPORTED = 3
 
@@ -61,6 +73,10 @@ def make_loop(name: str) -> asyncio.AbstractEventLoop:
         import rloop
 
         return rloop.new_event_loop()
+    if name == "aiofastnet":
+        import aiofastnet
+
+        return aiofastnet.patch_loop(asyncio.SelectorEventLoop())
     raise ValueError(f"unknown loop {name!r}")
 
 
@@ -150,12 +166,20 @@ class HttpProtocol(_Conn, asyncio.Protocol):
         self.transport.close()
 
 
-async def serve_protocol(listener: socket.socket, protocol) -> None:
+def server_ssl_context(cert: str):
+    import ssl
+
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert)
+    return ctx
+
+
+async def serve_protocol(listener: socket.socket, protocol, ssl=None) -> None:
     loop = asyncio.get_running_loop()
     try:
-        await loop.create_server(protocol, sock=listener)
+        await loop.create_server(protocol, sock=listener, ssl=ssl)
     except MISSING_API as exc:
-        unsupported(f"{protocol.__name__} server", exc)
+        unsupported(f"{protocol.__name__} server" + (" over TLS" if ssl else ""), exc)
 
 
 async def serve_streams(listener: socket.socket) -> None:
@@ -231,7 +255,19 @@ SERVE = {
     "sockets": serve_sockets,
     "http": lambda listener: serve_protocol(listener, HttpProtocol),
     "udp": serve_udp,
+    "tls": lambda listener, cert=CERT: serve_protocol(listener, EchoProtocol,
+                                                      server_ssl_context(cert)),
 }
+
+
+def stop_on_sigint(loop: asyncio.AbstractEventLoop) -> None:
+    # SIGINT stops the loop and the process exits normally (a profiler such as
+    # callgrind then writes its data): through the loop's own signal handling,
+    # which wakes a loop blocked in its poll.
+    try:
+        loop.add_signal_handler(signal.SIGINT, loop.stop)
+    except (NotImplementedError, RuntimeError, AttributeError):
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -240,10 +276,11 @@ def main(argv: list[str] | None = None) -> int:
         epilog="The port is printed on stdout once the server accepts connections "
                "(or datagrams).",
     )
-    parser.add_argument("--loop", choices=LOOPS, default="fastloop")
-    parser.add_argument("--mode", choices=MODES, default="protocol")
+    parser.add_argument("--loop", choices=LOOPS + TRANSPORT_LIBS, default="fastloop")
+    parser.add_argument("--mode", choices=MODES + TLS_MODES, default="protocol")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--cert", default=CERT, help="certificate + key for --mode tls")
     parser.add_argument(
         "--lifetime", type=float, default=600.0,
         help="exit after this many seconds whatever happens (default: %(default)s)",
@@ -255,7 +292,15 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as exc:
         print(f"not installed: {args.loop}: {exc}", file=sys.stderr)
         return 2
-    if args.mode == "udp":
+    serve = SERVE[args.mode]
+    return run_server(loop, args,
+                      lambda listener: serve(listener, args.cert) if args.mode == "tls"
+                      else serve(listener))
+
+
+def run_server(loop: asyncio.AbstractEventLoop, args: argparse.Namespace, serve) -> int:
+    """Listen on args.host/port, start serve(listener), print the port, run until stopped."""
+    if getattr(args, "mode", None) == "udp":
         listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         listener.bind((args.host, args.port))
     else:
@@ -264,9 +309,10 @@ def main(argv: list[str] | None = None) -> int:
     # Asked before serving: rloop's create_server takes the socket's fd over
     # and closes the Python object.
     port = listener.getsockname()[1]
-    loop.run_until_complete(SERVE[args.mode](listener))
+    loop.run_until_complete(serve(listener))
     print(port, flush=True)
     loop.call_later(args.lifetime, loop.stop)
+    stop_on_sigint(loop)
     try:
         loop.run_forever()
     except KeyboardInterrupt:

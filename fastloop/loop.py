@@ -4,7 +4,7 @@ import asyncio
 import collections.abc
 import errno
 
-from fastloop import _accept, _compat, _sockops
+from fastloop import _accept, _compat, _sockops, sslproto
 from fastloop._loop import LoopCore
 from fastloop.datagram import DatagramTransport
 from fastloop.pipes import ReadPipeTransport, WritePipeTransport
@@ -120,6 +120,13 @@ class Loop(LoopCore, asyncio.SelectorEventLoop):
 
     def _make_write_pipe_transport(self, pipe, protocol, waiter=None, extra=None):
         return WritePipeTransport(self, pipe, protocol, waiter, extra)
+
+    def _make_ssl_transport(self, rawsock, protocol, sslcontext, waiter=None, **kwargs):
+        # TLS over the native socket transport, with the per-record path of
+        # SSLProtocol native too (fastloop/sslproto.py).
+        if not native_capable(rawsock):
+            return super()._make_ssl_transport(rawsock, protocol, sslcontext, waiter, **kwargs)
+        return sslproto.make_ssl_transport(self, rawsock, protocol, sslcontext, waiter, **kwargs)
 
     # The server accept loop: native, one accept4(2) per connection
     # (fastloop/_accept.pyx); it hands every listening socket it cannot serve

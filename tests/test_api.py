@@ -59,8 +59,21 @@ def test_stdlib_private_names_exist():
             asyncio.unix_events._UnixSelectorEventLoop: loop,
             _compat.SelectorSocketTransport: transport,
         }
+        ssl_protocol = None
+        if _compat.ssl is not None:
+            import ssl
+
+            # A stdlib SSLProtocol (and its SSLObject) for the TLS entries.
+            ssl_protocol = _compat.StdSSLProtocol(
+                loop, asyncio.Protocol(), ssl.create_default_context(), None,
+                server_hostname="localhost")
+            instances[_compat.StdSSLProtocol] = ssl_protocol
+            if _compat.NATIVE_SSLPROTO:   # (3.10's keeps it in its _SSLPipe)
+                instances[ssl.SSLObject] = ssl_protocol._sslobj
         assert _compat.registry_problems(instances) == []
     finally:
+        if ssl_protocol is not None:
+            ssl_protocol._app_transport.close()   # (unclosed: a ResourceWarning)
         loop.run_until_complete(asyncio.sleep(0))
         transport.close()
         loop.run_until_complete(asyncio.sleep(0))

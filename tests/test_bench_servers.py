@@ -400,3 +400,59 @@ def test_pipe_bench_notices_a_wrong_byte():
 
     import asyncio
     asyncio.run(main())
+
+
+def test_tls_echo_server_under_loadgen_tls(binaries):
+    """servers.py --mode tls on fastloop, checked by loadgen --tls (OpenSSL sessions)."""
+    server, port = start([sys.executable, str(BENCH / "servers.py"), "--loop", "fastloop",
+                          "--mode", "tls", "--port", "0", "--lifetime", "60"])
+    try:
+        for size, connections, messages in [(1, 3, 300), (1024, 3, 300), (65536, 2, 40)]:
+            cmd = [str(binaries["loadgen"]), "--tls", "127.0.0.1", str(port), str(connections),
+                   str(size), str(TIME_LIMIT), "0", str(messages)]
+            result = subprocess.run(cmd, capture_output=True, text=True, timeout=TIME_LIMIT + 10)
+            if result.returncode == 64 and "without OpenSSL" in result.stderr:
+                pytest.skip("loadgen was built without OpenSSL headers: no --tls")
+            assert result.returncode == 0, f"{size} B: {result.stderr}"
+            stats = json.loads(result.stdout)
+            assert stats["messages"] == messages and stats["errors"] == 0
+    finally:
+        err = stop(server)
+    assert "Traceback" not in err, err
+
+
+def test_loadgen_tls_catches_a_plain_server(binaries):
+    """Against a server that does not speak TLS, --tls fails instead of counting echoes."""
+    server, port = start([str(binaries["echo_server"]), "127.0.0.1", "0"])
+    try:
+        cmd = [str(binaries["loadgen"]), "--tls", "127.0.0.1", str(port), "1", "16", "2", "0",
+               "10"]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
+    finally:
+        stop(server)
+    assert result.returncode != 0
+
+
+def test_frameworks_parses_wrk_output():
+    frameworks = _load("frameworks")
+    text = """Running 2s test @ https://127.0.0.1:1234/
+  1 threads and 50 connections
+  Latency Distribution
+     50%    6.10ms
+     75%    7.00ms
+     90%    8.00ms
+     99%   12.50ms
+  14262 requests in 2.00s, 2.01MB read
+  Socket errors: connect 0, read 3, write 0, timeout 1
+  Non-2xx or 3xx responses: 2
+Requests/sec:   7131.02
+Transfer/sec:      1.00MB
+"""
+    out = frameworks.parse_wrk(text)
+    assert out == {"messages": 14262, "msgs_per_s": 7131.02, "p50_us": 6100.0,
+                   "p99_us": 12500.0, "errors": 6}
+    plan = subprocess.run([sys.executable, str(BENCH / "frameworks.py"), "--plan", "--rows",
+                           "tls-echo-1k,aiohttp", "--loops", "fastloop,aiofastnet"],
+                          capture_output=True, text=True, check=True)
+    # aiofastnet only on the TLS row.
+    assert json.loads(plan.stdout)["runs"] == 3 * 3

@@ -1329,7 +1329,85 @@ def _bad_cases():
     async def _(loop):
         return "n/a"          # checked on a stopped loop, see CLOSED_CASES
 
+    _tls_bad_cases(case)
     return cases
+
+
+CERTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "certs")
+
+
+def _tls_bad_cases(case):
+    """Misuse of TLS transports and certificates that fail verification."""
+    import ssl
+
+    def server_context():
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(os.path.join(CERTS, "server.pem"))
+        return ctx
+
+    def client_context():
+        return ssl.create_default_context(cafile=os.path.join(CERTS, "ca.pem"))
+
+    async def with_tls(loop, fn, client_ctx=None, **kwargs):
+        server = await loop.create_server(Echo, "127.0.0.1", 0, ssl=server_context())
+        port = server.sockets[0].getsockname()[1]
+        tr = None
+        try:
+            tr, _ = await loop.create_connection(
+                asyncio.Protocol, "127.0.0.1", port, ssl=client_ctx or client_context(),
+                server_hostname=kwargs.pop("server_hostname", "localhost"), **kwargs)
+            return fn(tr)
+        finally:
+            if tr is not None:
+                tr.close()
+            server.close()
+            await server.wait_closed()
+
+    for label, data in (("str", "text"), ("int", 5), ("none", None)):
+        @case(f"tls_write_{label}")
+        async def _(loop, data=data):
+            return await with_tls(loop, lambda tr: tr.write(data))
+
+    @case("tls_write_after_close")
+    async def _(loop):
+        def fn(tr):
+            tr.close()
+            for _ in range(8):      # past LOG_THRESHOLD_FOR_CONNLOST_WRITES
+                tr.write(b"x")
+        return await with_tls(loop, fn)
+
+    @case("tls_write_after_double_close")
+    async def _(loop):
+        def fn(tr):
+            tr.close()
+            tr.close()
+            tr.write(b"x")
+        return await with_tls(loop, fn)
+
+    @case("tls_write_eof")
+    async def _(loop):
+        return await with_tls(loop, lambda tr: tr.write_eof())
+
+    @case("tls_bad_buffer_limits")
+    async def _(loop):
+        return await with_tls(loop, lambda tr: tr.set_write_buffer_limits(high=1, low=2))
+
+    @case("tls_certificate_unknown_issuer")
+    async def _(loop):
+        return await with_tls(loop, repr, client_ctx=ssl.create_default_context())
+
+    @case("tls_certificate_hostname_mismatch")
+    async def _(loop):
+        return await with_tls(loop, repr, server_hostname="example.org")
+
+    @case("tls_handshake_timeout_negative")
+    async def _(loop):
+        return await with_tls(loop, repr, ssl_handshake_timeout=-1)
+
+    @case("tls_shutdown_timeout_zero")
+    async def _(loop):
+        # A TypeError on 3.10 (no such parameter), a ValueError on 3.11+.
+        return await with_tls(loop, repr, ssl_shutdown_timeout=0)
 
 
 def _closed_cases():
