@@ -41,10 +41,15 @@ loop.close()
 
 
 def build_without_metrics(dest):
+    """Build this checkout with FASTLOOP_NO_METRICS=1 into ``dest`` (also used
+    by tests/test_metrics.py). Sources are copied with their timestamps, so a
+    ``dest`` kept from an earlier call rebuilds only what changed since."""
+    os.makedirs(dest, exist_ok=True)
     for name in ("setup.py", "pyproject.toml", "README.md"):
-        shutil.copy(os.path.join(ROOT, name), dest)
+        shutil.copy2(os.path.join(ROOT, name), dest)
     shutil.copytree(os.path.join(ROOT, "fastloop"), os.path.join(dest, "fastloop"),
-                    ignore=shutil.ignore_patterns("*.so", "*.c", "__pycache__"))
+                    ignore=shutil.ignore_patterns("*.so", "*.c", "__pycache__"),
+                    copy_function=shutil.copy2, dirs_exist_ok=True)
     env = dict(os.environ, FASTLOOP_NO_METRICS="1")
     subprocess.run([sys.executable, "setup.py", "--quiet", "build_ext", "--inplace", "-j", "2"],
                    cwd=dest, env=env, check=True, capture_output=True)
