@@ -35,6 +35,14 @@ futures_module = futures
 
 # Private names the native core and ``fastloop.loop`` rely on, by owner.
 # (Methods we call by name on the loop instance, inherited from the stdlib.)
+#: Stdlib private loop methods LoopCore overrides although no stdlib code calls
+#: them on a fastloop loop (on 3.10-3.15 their only callers are call_soon and
+#: call_soon_threadsafe, which LoopCore overrides too). Inherited, they would
+#: append to ``_ready``, which reads as a snapshot here, and the callback would
+#: be lost; the override keeps third-party callers working. Listed so that
+#: missing_names() says when the stdlib drops one and the override can go.
+SHADOWED_PRIVATE_LOOP_METHODS = ("_call_soon",)
+
 REQUIRED_LOOP_METHODS = (
     "_check_callback",
     "_check_thread",
@@ -231,7 +239,7 @@ def missing_names():
     """Names this module relies on that the running interpreter lacks (empty when all is well)."""
     missing = [
         f"SelectorEventLoop.{name}"
-        for name in REQUIRED_LOOP_METHODS
+        for name in REQUIRED_LOOP_METHODS + SHADOWED_PRIVATE_LOOP_METHODS
         if not hasattr(asyncio.SelectorEventLoop, name)
     ]
     missing += [

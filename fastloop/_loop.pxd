@@ -39,7 +39,7 @@ cdef class LoopCore:
     # the stdlib's call_later/_run_once do through self.time().
     cdef bint custom_time
 
-    cdef LoopMetrics m
+    cdef LoopMetrics counters   # the always-on metrics (_metrics.pxd)
     cdef double coarse_tick
     cdef object longest_name
 

@@ -97,7 +97,7 @@ cdef class LoopCore:
         self.clock_resolution = _time.get_clock_info('monotonic').resolution
         self.slow_callback = 0.1
         self.coarse_tick = fl_coarse_resolution()
-        self.m.mark = fl_coarse_monotonic()
+        self.counters.mark = fl_coarse_monotonic()
         self._notice_time_override()
         self.poller = make_poller()
         if fl_wakeup_open(&self.wake_rfd, &self.wake_wfd) < 0:
@@ -163,6 +163,8 @@ cdef class LoopCore:
         return handle
 
     def _call_soon(self, callback, args, context):
+        # Not called by the stdlib on a fastloop loop: see
+        # _compat.SHADOWED_PRIVATE_LOOP_METHODS for why it stays.
         handle = new_handle(callback, tuple(args), self, context, self.debug)
         self.ready.push(handle)
         return handle
@@ -205,7 +207,7 @@ cdef class LoopCore:
         self.check_closed()
         timer = self.call_at_checked(_as_deadline(when), callback, args, context)
         if type(when) is not float:
-            (<TimerHandle>timer).when_obj = when
+            (<TimerHandle>timer).when_given = when
         return timer
 
     cdef object call_at_checked(self, double when, object callback, tuple args,
@@ -299,10 +301,10 @@ cdef class LoopCore:
 
     cdef int run_once(self) except -1:
         cdef TimerHeap timers = self.timers
-        cdef double timeout, end, mark
+        cdef double timeout, end, mark, lag
         cdef int n
         if FL_METRICS:
-            self.m.iterations += 1
+            self.counters.iterations += 1
         # Phase 1: cancelled timers.
         if timers.size > 100 and timers.cancelled * 2 > timers.size:
             timers.compact()
@@ -335,8 +337,8 @@ cdef class LoopCore:
         if FL_METRICS and timeout != 0:
             # Waiting time; a non-blocking poll counts with the callbacks.
             mark = fl_coarse_monotonic()
-            self.m.poll_seconds += mark - self.m.mark
-            self.m.mark = mark
+            self.counters.poll_seconds += mark - self.counters.mark
+            self.counters.mark = mark
         if n:
             self.dispatch_events(n)
         # Phase 4: due timers join the queue behind the I/O callbacks.
@@ -345,14 +347,14 @@ cdef class LoopCore:
             if timers.entries[0].when >= end:
                 break
             if FL_METRICS:
-                timeout = end - timers.entries[0].when      # how late it fires
-                self.m.timers_fired += 1
-                self.m.lag_total += timeout
-                if timeout > self.m.lag_max:
-                    self.m.lag_max = timeout
+                lag = end - timers.entries[0].when      # how late it fires
+                self.counters.timers_fired += 1
+                self.counters.lag_total += lag
+                if lag > self.counters.lag_max:
+                    self.counters.lag_max = lag
             self.ready.push(timers.pop())
-        if FL_METRICS and ready_count_above(self.ready, self.m.ready_max):
-            self.m.ready_max = self.ready.count
+        if FL_METRICS and ready_count_above(self.ready, self.counters.ready_max):
+            self.counters.ready_max = self.ready.count
         # Phase 5: run what is ready now.
         return self.run_ready()
 
@@ -435,35 +437,35 @@ cdef class LoopCore:
 
     cdef inline int note_callback(self, object handle) except -1:
         cdef double mark = fl_coarse_monotonic()
-        cdef double took = mark - self.m.mark
-        self.m.mark = mark
-        self.m.callbacks += 1
-        self.m.callback_seconds += took
-        if took > self.m.longest_callback and took > 2 * self.coarse_tick:
+        cdef double took = mark - self.counters.mark
+        self.counters.mark = mark
+        self.counters.callbacks += 1
+        self.counters.callback_seconds += took
+        if took > self.counters.longest_callback and took > 2 * self.coarse_tick:
             # Rare (the maximum only grows): naming it may cost a repr.
-            self.m.longest_callback = took
+            self.counters.longest_callback = took
             self.longest_name = _format_handle(handle)
         return 0
 
     def metrics(self):
         """Counters the loop keeps at all times (see fastloop.metrics)."""
-        fired = self.m.timers_fired
+        fired = self.counters.timers_fired
         if not FL_METRICS:
             raise RuntimeError('this fastloop build has metrics compiled out (FASTLOOP_NO_METRICS)')
         return {
-            'iterations': self.m.iterations,
-            'callbacks': self.m.callbacks,
-            'poll_seconds': self.m.poll_seconds,
-            'callback_seconds': self.m.callback_seconds,
-            'longest_callback_seconds': self.m.longest_callback,
+            'iterations': self.counters.iterations,
+            'callbacks': self.counters.callbacks,
+            'poll_seconds': self.counters.poll_seconds,
+            'callback_seconds': self.counters.callback_seconds,
+            'longest_callback_seconds': self.counters.longest_callback,
             'longest_callback': self.longest_name,
             'ready_now': self.ready.count,
-            'ready_max': self.m.ready_max,
+            'ready_max': self.counters.ready_max,
             'timers_pending': self.timers.size - self.timers.cancelled,
             'timers_cancelled': self.timers.cancelled,
             'timers_fired': fired,
-            'timer_lag_max_seconds': self.m.lag_max,
-            'timer_lag_mean_seconds': self.m.lag_total / fired if fired else 0.0,
+            'timer_lag_max_seconds': self.counters.lag_max,
+            'timer_lag_mean_seconds': self.counters.lag_total / fired if fired else 0.0,
             'fds_registered': len(self._fd_registered()),
             'clock_tick_seconds': self.coarse_tick,
         }

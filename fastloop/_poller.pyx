@@ -162,9 +162,6 @@ cdef class EpollPoller(Poller):
         self._reserve(n)
         return 0
 
-    def fileno(self):
-        return self.epfd
-
     cdef int close(self) except -1:
         if self.epfd >= 0:
             close(self.epfd)
@@ -343,9 +340,6 @@ cdef class SelectorPoller(Poller):
     def __cinit__(self):
         self.selector = selectors.DefaultSelector()
         self._reserve(64)
-
-    def fileno(self):
-        return self.selector.fileno()
 
     cdef int close(self) except -1:
         if self.selector is not None:

@@ -9,8 +9,8 @@ cdef struct TimerEntry:
 
 
 cdef class TimerHandle(Handle):
-    cdef double when_
-    cdef object when_obj        # call_at's ``when`` when not a float (int, ...)
+    cdef double deadline
+    cdef object when_given      # call_at's ``when`` when not a float (int, ...), for when()
     cdef readonly bint _scheduled
     cdef TimerHeap heap         # set while the handle sits in a heap
 
@@ -24,7 +24,10 @@ cdef class TimerHeap:
     # Mirror of the owning loop's debug flag, so TimerHandle.cancel() needs no
     # Python call to learn it.
     cdef public bint debug
-    cdef object owner           # the loop; also makes the type GC-aware
+    # Never set: one Python-object field makes Cython give the type GC
+    # support (tp_traverse/tp_clear), which _timers.pyx then extends to the
+    # handles in ``entries``.
+    cdef object _gc_support
 
     cdef int push(self, TimerHandle h) except -1
     cdef TimerHandle pop(self)

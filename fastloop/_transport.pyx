@@ -18,10 +18,10 @@ straight to recv(2) and to the protocol, with no Python frame on the way.
 
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, _PyBytes_Resize
-from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 from libc.errno cimport EAGAIN, EINTR, errno
 from libc.string cimport strerror
+
+from fastloop._recvbytes cimport recv_bytes
 
 from fastloop import _compat
 
@@ -110,29 +110,12 @@ cdef class TransportCore:
     cdef int read_data(self) except -1:
         cdef ssize_t n
         cdef int err = 0
-        cdef PyObject* raw
         if self.conn_lost:
             return 0
-        # Received straight into the bytes object data_received() gets, then
-        # shrunk: copying a large read out of a separate buffer cost more
-        # (100 KiB streams echo: ~10 % of the server's CPU). A small result
-        # is copied into an object of its size so the large block goes back
-        # at once. (Non-blocking socket: recv() never waits, the GIL stays.)
-        data = PyBytes_FromStringAndSize(NULL, READ_BUFFER_SIZE)
-        n = recv(self.fd, PyBytes_AS_STRING(data), READ_BUFFER_SIZE, 0)
-        if n < 0:
-            err = errno
+        # Received straight into the bytes object data_received() gets (_recvbytes.pxd).
+        data = recv_bytes(self.fd, READ_BUFFER_SIZE, COPY_MAX, &n, &err)
         if self.no_data(n, err):
             return 0
-        if n <= COPY_MAX:
-            data = PyBytes_FromStringAndSize(PyBytes_AS_STRING(data), n)
-        elif n != READ_BUFFER_SIZE:
-            raw = <PyObject*>data
-            Py_INCREF(data)
-            data = None
-            _PyBytes_Resize(&raw, n)
-            data = <object>raw
-            Py_DECREF(data)
         try:
             self.protocol.data_received(data)
         except (SystemExit, KeyboardInterrupt):

@@ -141,3 +141,15 @@ def test_import_has_no_side_effects():
     code = "import asyncio, fastloop; print(type(asyncio.get_event_loop_policy()).__module__)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().startswith("asyncio")
+
+
+@pytest.mark.parametrize("name", _compat.SHADOWED_PRIVATE_LOOP_METHODS)
+def test_shadowed_private_methods_are_fastloops(loop, name):
+    # The stdlib's version would queue into a snapshot of _ready: the callback
+    # must reach the native queue and run.
+    assert inspect.getattr_static(fastloop.Loop, name).__module__ == "fastloop._loop"
+    out = []
+    getattr(loop, name)(out.append, ("ran",), None)
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    assert out == ["ran"]

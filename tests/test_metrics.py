@@ -105,6 +105,7 @@ loop.close()
 """
 
 
+@pytest.mark.timeout(900)  # a full rebuild of the variant takes minutes on a loaded box
 def test_metrics_in_a_build_with_metrics_compiled_out():
     # FASTLOOP_NO_METRICS=1 (used by bench/metrics_overhead.py) compiles the
     # counters out: metrics() must say so, and the loop must still work.
