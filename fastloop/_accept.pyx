@@ -124,6 +124,11 @@ cdef object _socket_new = _PlainSocket.__new__
 cdef object _socket_init = _PlainSocket.__init__
 cdef object _strerror = os.strerror
 
+cdef object _accept_one = _compat.accept_one
+# The running stdlib's accept-loop rules (probed in _compat): one extra try
+# per wake-up and skipping a connection aborted before accept(), from 3.14.
+cdef Py_ssize_t ACCEPT_EXTRA_TRIES = _compat.ACCEPT_EXTRA_TRIES
+cdef bint ACCEPT_SKIPS_ABORTED = _compat.ACCEPT_SKIPS_ABORTED
 cdef str _OUT_OF_RESOURCES_MESSAGE = "socket.accept() out of system resource"
 _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
@@ -136,10 +141,10 @@ cdef object _episodes = weakref.WeakKeyDictionary()
 
 
 cdef int _pause_accepting(LoopCore loop, object sock, object exc, bint accepted_some,
-                          object start_args, dict start_kwargs) except -1:
+                          tuple start_args) except -1:
     """Out of fds (or memory): report once per episode, stop accepting on
-    ``sock`` and re-arm ``_start_serving(*start_args, **start_kwargs)``
-    after the episode's next delay."""
+    ``sock`` and re-arm ``_start_serving(*start_args)`` after the episode's
+    next delay."""
     delay = _episodes.get(sock)
     if delay is None:
         loop.call_exception_handler({
@@ -154,7 +159,7 @@ cdef int _pause_accepting(LoopCore loop, object sock, object exc, bint accepted_
         delay = min(delay * 2, _compat.ACCEPT_RETRY_DELAY)
     _episodes[sock] = delay
     loop._remove_reader(sock.fileno())
-    loop.call_later(delay, loop._start_serving, *start_args, **start_kwargs)
+    loop.call_later(delay, loop._start_serving, *start_args)
     return 0
 
 
@@ -251,21 +256,22 @@ def accept_connection(LoopCore self, protocol_factory, sock, sslcontext=None, se
     if family < 0:
         return self._accept_connection_py(protocol_factory, sock, sslcontext, server,
                                           backlog, *timeouts, **timeout_kwargs)
-    # The timeouts _start_serving passed positionally, completed with their
-    # defaults, to re-arm _start_serving with after an out-of-resources pause.
-    defaults = _compat.ACCEPT_TIMEOUT_DEFAULTS
-    timeouts = timeouts + defaults[len(timeouts) + len(timeout_kwargs):]
+    # The timeouts (3.15+: and the context) _start_serving passed, completed
+    # with their defaults: what a pause re-arms _start_serving with.
+    trailing = _compat.accept_trailing(timeouts, timeout_kwargs)
     py_family = family
     stype = _sock_type(sock) | FL_SOCK_NONBLOCK
     proto = _sock_proto(sock)
     listen_fd = _sock_fileno(sock)
-    n = backlog
+    n = backlog + ACCEPT_EXTRA_TRIES
     for _i in range(n):
         peer_size = sizeof(peer)
         with nogil:
             fd = fl_accept4(listen_fd, <sockaddr*>&peer, &peer_size)
         if fd < 0:
             err = -fd
+            if err == ECONNABORTED and ACCEPT_SKIPS_ABORTED:
+                continue
             if err == EAGAIN or err == EWOULDBLOCK:
                 _caught_up(sock)
                 return None
@@ -284,7 +290,7 @@ def accept_connection(LoopCore self, protocol_factory, sock, sslcontext=None, se
             except OSError as exc:
                 _pause_accepting(self, sock, exc, _i > 0,
                                  (protocol_factory, sock, sslcontext, server, backlog,
-                                  *timeouts), timeout_kwargs)
+                                  *trailing))
             return None
         try:
             addr = _peer_address(&peer, peer_size)
@@ -295,9 +301,7 @@ def accept_connection(LoopCore self, protocol_factory, sock, sslcontext=None, se
         if self.debug:
             _compat.transport_logger.debug(
                 "%r got a new connection from %r: %r", server, addr, conn)
-        self.create_task(self._accept_connection2(
-            protocol_factory, conn, {"peername": addr}, sslcontext, server,
-            *timeouts, **timeout_kwargs))
+        _accept_one(self, protocol_factory, conn, addr, sslcontext, server, trailing)
     return None
 
 
@@ -305,28 +309,29 @@ def accept_connection_py(LoopCore self, protocol_factory, sock, sslcontext=None,
                          backlog=100, *timeouts, **timeout_kwargs):
     """The Python accept loop, for the sockets ``accept_connection`` cannot
     serve natively: the stdlib's loop, with the shared out-of-fds pause."""
-    timeouts = timeouts + _compat.ACCEPT_TIMEOUT_DEFAULTS[len(timeouts) + len(timeout_kwargs):]
-    for i in range(backlog):
+    trailing = _compat.accept_trailing(timeouts, timeout_kwargs)
+    for i in range(backlog + ACCEPT_EXTRA_TRIES):
         try:
             conn, addr = sock.accept()
             if self.debug:
                 _compat.transport_logger.debug(
                     "%r got a new connection from %r: %r", server, addr, conn)
             conn.setblocking(False)
+        except ConnectionAbortedError:
+            if ACCEPT_SKIPS_ABORTED:
+                continue
+            return None
         except BlockingIOError:
             _caught_up(sock)
             return None
-        except (InterruptedError, ConnectionAbortedError):
+        except InterruptedError:
             return None
         except OSError as exc:
             if exc.errno not in _OUT_OF_RESOURCES:
                 raise  # the loop's exception handling reports it
             _pause_accepting(self, sock, exc, i > 0,
-                             (protocol_factory, sock, sslcontext, server, backlog, *timeouts),
-                             timeout_kwargs)
+                             (protocol_factory, sock, sslcontext, server, backlog, *trailing))
             return None
         else:
-            self.create_task(self._accept_connection2(
-                protocol_factory, conn, {"peername": addr}, sslcontext, server,
-                *timeouts, **timeout_kwargs))
+            _accept_one(self, protocol_factory, conn, addr, sslcontext, server, trailing)
     return None

@@ -2,7 +2,6 @@
 
 import asyncio
 import collections.abc
-import weakref
 
 from fastloop import _accept, _compat, _sockops
 from fastloop._loop import LoopCore
@@ -71,12 +70,11 @@ class Loop(LoopCore, asyncio.SelectorEventLoop):
         sock_sendto = _sockops.sock_sendto
 
     def __init__(self):
-        _compat.init_loop_attributes(self)
-        self._selector = _SelectorView(self)
-        self._transports = weakref.WeakValueDictionary()
-        # The stdlib's self-pipe stays: signal.set_wakeup_fd() writes signal
-        # numbers into it and _read_from_self() dispatches them.
-        self._make_self_pipe()
+        # The stdlib's own __init__ chain, with a view of the native fd table
+        # as its selector; it also makes the self-pipe, which stays:
+        # signal.set_wakeup_fd() writes signal numbers into it and
+        # _read_from_self() dispatches them.
+        _compat.init_loop(self, _SelectorView(self))
         self._set_quiet_fd(_compat.quiet_self_pipe_fd(self))
 
     def _close_self_pipe(self):
@@ -95,13 +93,15 @@ class Loop(LoopCore, asyncio.SelectorEventLoop):
         finally:
             self._set_quiet_fd(_compat.quiet_self_pipe_fd(self))
 
-    def _make_socket_transport(self, sock, protocol, waiter=None, *, extra=None, server=None):
+    def _make_socket_transport(self, sock, protocol, waiter=None, *, extra=None, server=None,
+                               **kwargs):
+        # kwargs: what newer Pythons add (3.15: context), passed on as is.
         if not native_capable(sock):
             return super()._make_socket_transport(
-                sock, protocol, waiter, extra=extra, server=server
+                sock, protocol, waiter, extra=extra, server=server, **kwargs
             )
         self._ensure_fd_no_transport(sock)
-        return SocketTransport(self, sock, protocol, waiter, extra, server)
+        return SocketTransport(self, sock, protocol, waiter, extra, server, **kwargs)
 
     # The server accept loop: native, one accept4(2) per connection, and its
     # Python fallback for the listening sockets the native one cannot serve;
