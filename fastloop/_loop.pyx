@@ -28,10 +28,25 @@ from libc.limits cimport INT_MAX
 from libc.math cimport INFINITY, fabs, isnan, nextafter
 
 from fastloop._handles cimport Handle, new_handle
-from fastloop._metrics cimport FL_METRICS, fl_coarse_monotonic, fl_coarse_resolution
-from fastloop._poller cimport FL_READ, FL_WRITE, make_poller
+from fastloop._metrics cimport (
+    FL_METRICS,
+    fl_coarse_monotonic,
+    fl_coarse_resolution,
+    metrics_callback,
+    metrics_iteration,
+    metrics_polled,
+    metrics_ready,
+    metrics_timer_fired,
+)
+from fastloop._poller cimport (
+    CONTROL_REREGISTERED,
+    FL_READ,
+    FL_WRITE,
+    make_poller,
+    ready_event,
+)
 from fastloop._queue cimport ReadyQueue
-from fastloop._timers cimport TimerHandle, TimerHeap, new_timer
+from fastloop._timers cimport TimerHandle, TimerHeap, cancelled_dominate, new_timer
 
 import collections
 import selectors
@@ -76,12 +91,77 @@ cdef object _deque = collections.deque
 cdef object _futures_module = _compat.futures_module
 
 
-cdef inline bint ready_count_above(ReadyQueue ready, Py_ssize_t value) noexcept:
-    return ready.count > value
-
-
 cdef inline int _mask_of(object reader, object writer) noexcept:
     return (FL_READ if reader is not None else 0) | (FL_WRITE if writer is not None else 0)
+
+
+# The phases of one iteration (LoopCore.run_once), in order.
+
+cdef inline int drop_cancelled(TimerHeap timers) except -1:
+    # Cancelling is O(1) (a flag and a count): the entries go here, all at
+    # once when they dominate, else only those on top of the heap.
+    if cancelled_dominate(timers):
+        return timers.compact()
+    return timers.drop_cancelled_head()
+
+
+cdef inline double poll_timeout(LoopCore self) except? -2.0:
+    # 0 when callbacks are ready or the loop is stopping; else until the
+    # earliest timer, clamped to 0 .. MAXIMUM_SELECT_TIMEOUT; else -1 (block).
+    cdef TimerHeap timers = self.timers
+    cdef double timeout
+    if self.ready.count or self.stopping:
+        return 0
+    if not timers.size:
+        return -1
+    timeout = timers.entries[0].when - self.now()
+    if isnan(timeout):
+        if NAN_TIMEOUT_RAISES:
+            raise ValueError('cannot convert float NaN to integer')
+        return 0
+    if timeout > MAXIMUM_SELECT_TIMEOUT:
+        return MAXIMUM_SELECT_TIMEOUT
+    if timeout < 0:
+        return 0
+    return timeout
+
+
+cdef inline int poll_and_dispatch(LoopCore self, double timeout) except -1:
+    # Poll, then queue the ready fds' handles behind the callbacks already
+    # queued. A non-blocking poll that could report nothing is skipped.
+    cdef int n
+    if timeout == 0 and self.poller.poll_is_silent():
+        n = 0
+    else:
+        self.polling = timeout != 0
+        try:
+            n = self.poller.poll(timeout)
+        finally:
+            self.polling = False
+    metrics_polled(&self.counters, timeout)
+    if n:
+        self.dispatch_events(n)
+    return 0
+
+
+cdef inline int move_due_timers(LoopCore self) except -1:
+    # Timers due before now + the clock's resolution join the queue, in
+    # deadline order, behind the I/O callbacks.
+    cdef TimerHeap timers = self.timers
+    cdef double end = self.now()
+    if END_TIME_ADDS_ULP:
+        # 3.15+: the window is at least one ulp, so it never rounds away
+        # when the clock has run long enough for its ulp to pass the
+        # clock's resolution.
+        end += max(self.clock_resolution, nextafter(fabs(end), INFINITY) - fabs(end))
+    else:
+        end += self.clock_resolution
+    while timers.size:
+        if timers.entries[0].when >= end:
+            break
+        metrics_timer_fired(&self.counters, end - timers.entries[0].when)
+        self.ready.push(timers.pop())
+    return 0
 
 
 @cython.auto_pickle(False)
@@ -90,7 +170,6 @@ cdef class LoopCore:
     def __cinit__(self, *args, **kwargs):
         self.wake_rfd = -1
         self.wake_wfd = -1
-        self.quiet_fd = -1
         self.ready = ReadyQueue()
         self.timers = TimerHeap()
         self.fd_readers = []
@@ -104,7 +183,8 @@ cdef class LoopCore:
         self.poller = make_poller()
         if fl_wakeup_open(&self.wake_rfd, &self.wake_wfd) < 0:
             PyErr_SetFromErrno(OSError)
-        self.poller.control(self.wake_rfd, 0, FL_READ, False)
+        self.poller.set_interest(self.wake_rfd, 0, FL_READ, False)
+        self.poller.wake_fd = self.wake_rfd
 
     def __dealloc__(self):
         self._close_fds()
@@ -312,88 +392,25 @@ cdef class LoopCore:
         return self.debug
 
     cdef int run_once(self) except -1:
-        cdef TimerHeap timers = self.timers
-        cdef double timeout, end, mark, lag
-        cdef int n
-        if FL_METRICS:
-            self.counters.iterations += 1
-        # Phase 1: cancelled timers.
-        if timers.size > 100 and timers.cancelled * 2 > timers.size:
-            timers.compact()
-        else:
-            timers.drop_cancelled_head()
-        # Phase 2: how long may we block?
-        if self.ready.count or self.stopping:
-            timeout = 0
-        elif timers.size:
-            timeout = timers.entries[0].when - self.now()
-            if isnan(timeout):
-                if NAN_TIMEOUT_RAISES:
-                    raise ValueError('cannot convert float NaN to integer')
-                timeout = 0
-            elif timeout > MAXIMUM_SELECT_TIMEOUT:
-                timeout = MAXIMUM_SELECT_TIMEOUT
-            elif timeout < 0:
-                timeout = 0
-        else:
-            timeout = -1
-        # Phase 3: poll and queue I/O callbacks.
-        if timeout == 0 and self.poll_is_silent():
-            n = 0
-        else:
-            self.polling = timeout != 0
-            try:
-                n = self.poller.poll(timeout)
-            finally:
-                self.polling = False
-        if FL_METRICS and timeout != 0:
-            # Waiting time; a non-blocking poll counts with the callbacks.
-            mark = fl_coarse_monotonic()
-            self.counters.poll_seconds += mark - self.counters.mark
-            self.counters.mark = mark
-        if n:
-            self.dispatch_events(n)
-        # Phase 4: due timers join the queue behind the I/O callbacks.
-        end = self.now()
-        if END_TIME_ADDS_ULP:
-            # 3.15+: the window is at least one ulp, so it never rounds away
-            # when the clock has run long enough for its ulp to pass the
-            # clock's resolution.
-            end += max(self.clock_resolution, nextafter(fabs(end), INFINITY) - fabs(end))
-        else:
-            end += self.clock_resolution
-        while timers.size:
-            if timers.entries[0].when >= end:
-                break
-            if FL_METRICS:
-                lag = end - timers.entries[0].when      # how late it fires
-                self.counters.timers_fired += 1
-                self.counters.lag_total += lag
-                if lag > self.counters.lag_max:
-                    self.counters.lag_max = lag
-            self.ready.push(timers.pop())
-        if FL_METRICS and ready_count_above(self.ready, self.counters.ready_max):
-            self.counters.ready_max = self.ready.count
-        # Phase 5: run what is ready now.
+        # The phases of the stdlib's _run_once, in its order (module docstring).
+        cdef double timeout
+        metrics_iteration(&self.counters)
+        drop_cancelled(self.timers)
+        timeout = poll_timeout(self)
+        poll_and_dispatch(self, timeout)
+        move_due_timers(self)
+        metrics_ready(&self.counters, self.ready.count)
         return self.run_ready()
 
-    cdef bint poll_is_silent(self) noexcept:
-        # A non-blocking poll of the wake-up fd alone (or with the self-pipe,
-        # while no signal handler is installed) can only drain the wake-up
-        # counter: call_soon_threadsafe() has already queued its callback,
-        # and a pending wake-up is drained by the next blocking poll. So a
-        # busy loop without I/O makes no syscall per iteration.
-        cdef int registered = self.poller.registered
-        if registered <= 1:
-            return True
-        if registered != 2 or self.quiet_fd < 0:
-            return False
-        if self.quiet_fd >= PyList_GET_SIZE(self.fd_readers):
-            return False
-        return <object>PyList_GET_ITEM(self.fd_readers, self.quiet_fd) is not None
-
     def _set_quiet_fd(self, int fd):
-        self.quiet_fd = fd
+        # The stdlib's self-pipe while no signal handler can write into it
+        # (else -1): see Poller.poll_is_silent.
+        cdef bint reading
+        if self.poller is None:
+            return      # __cinit__ failed before the poller existed; __del__ closes
+        reading = 0 <= fd < PyList_GET_SIZE(self.fd_readers) and (
+            <object>PyList_GET_ITEM(self.fd_readers, fd) is not None)
+        self.poller.set_quiet_fd(fd, reading)
 
     cdef int dispatch_events(self, int n) except -1:
         cdef Poller poller = self.poller
@@ -401,8 +418,7 @@ cdef class LoopCore:
         cdef int i, fd, mask
         cdef object handle
         for i in range(n):
-            fd = poller.ready_fds[i]
-            mask = poller.ready_masks[i]
+            fd = ready_event(poller, i, &mask)
             if fd == self.wake_rfd:
                 fl_wakeup_drain(fd)
                 self.wake_pending = False
@@ -450,20 +466,8 @@ cdef class LoopCore:
                     self.run_debug(handle)
                 else:
                     handle._run()
-            if FL_METRICS:
-                self.note_callback(handle)
-        return 0
-
-    cdef inline int note_callback(self, object handle) except -1:
-        cdef double mark = fl_coarse_monotonic()
-        cdef double took = mark - self.counters.mark
-        self.counters.mark = mark
-        self.counters.callbacks += 1
-        self.counters.callback_seconds += took
-        if took > self.counters.longest_callback and took > 2 * self.coarse_tick:
-            # Rare (the maximum only grows): naming it may cost a repr.
-            self.counters.longest_callback = took
-            self.longest_name = _format_handle(handle)
+            if metrics_callback(&self.counters, self.coarse_tick):
+                self.longest_name = _format_handle(handle)
         return 0
 
     def metrics(self):
@@ -594,14 +598,14 @@ cdef class LoopCore:
         # Re-arm even when the mask is unchanged: if the fd was closed and
         # its number reused, this registers the new file with the kernel.
         try:
-            rc = self.poller.control(fd, old_mask, old_mask | flag, True)
+            rc = self.poller.set_interest(fd, old_mask, old_mask | flag, True)
         except OSError:
             self.fd_forget(fd, old_mask)
             raise
-        if rc == 1 and old_mask & ~flag:
+        if rc == CONTROL_REREGISTERED and old_mask & ~flag:
             # The other direction's handle was registered for the file that
             # was closed under it; keeping it would run it for the new file.
-            self.poller.control(fd, old_mask | flag, flag, False)
+            self.poller.set_interest(fd, old_mask | flag, flag, False)
             stale = others[fd]
             others[fd] = None
             if not (<Handle>stale)._cancelled:
@@ -652,7 +656,7 @@ cdef class LoopCore:
             return False
         new_mask = old_mask & ~flag
         try:
-            self.poller.control(fd, old_mask, new_mask, False)
+            self.poller.set_interest(fd, old_mask, new_mask, False)
         except OSError:
             self.fd_forget(fd, old_mask)
             raise
@@ -671,7 +675,7 @@ cdef class LoopCore:
         # is forgotten, and its handles are left as they are (not cancelled).
         if old_mask == 0:
             return 0
-        self.poller.control(fd, old_mask, 0, False)
+        self.poller.set_interest(fd, old_mask, 0, False)
         self.fd_readers[fd] = None
         self.fd_writers[fd] = None
         self.fd_objects[fd] = None

@@ -50,6 +50,9 @@ cdef class Poller:
         self.ready_masks = NULL
         self.ready_capacity = 0
         self.registered = 0
+        self.wake_fd = -1
+        self.quiet_fd = -1
+        self.quiet_reading = False
 
     def __dealloc__(self):
         PyMem_Free(self.ready_fds)
@@ -70,6 +73,29 @@ cdef class Poller:
         self.ready_masks = masks
         self.ready_capacity = n
         return 0
+
+    @cython.final
+    cdef int set_interest(self, int fd, int old_mask, int new_mask, bint rearm) except -1:
+        cdef int rc = self.control(fd, old_mask, new_mask, rearm)
+        if fd == self.quiet_fd:
+            self.quiet_reading = (new_mask & FL_READ) != 0
+        return rc
+
+    @cython.final
+    cdef int set_quiet_fd(self, int fd, bint reading) except -1:
+        self.quiet_fd = fd
+        self.quiet_reading = fd >= 0 and reading
+        return 0
+
+    @cython.final
+    cdef bint poll_is_silent(self) noexcept:
+        # A non-blocking poll of the wake-up fd alone (or with the quiet fd)
+        # can only drain the wake-up counter: call_soon_threadsafe() has
+        # already queued its callback, and a pending wake-up is drained by the
+        # next blocking poll; nothing writes into the quiet fd. So a busy loop
+        # without I/O makes no syscall per iteration. Any other registration
+        # (a parked one-shot one included) makes the poll real.
+        return self.registered <= (self.wake_fd >= 0) + self.quiet_reading
 
     # The two methods every concrete poller implements.
     cdef int control(self, int fd, int old_mask, int new_mask, bint rearm) except -1:
@@ -169,8 +195,8 @@ cdef class EpollPoller(Poller):
         return 0
 
     cdef int control(self, int fd, int old_mask, int new_mask, bint rearm) except -1:
-        # 0: done; 1: the kernel had forgotten the fd and it was registered
-        # anew (the old interest belonged to a closed file).
+        # CONTROL_REREGISTERED: the kernel had forgotten the fd and it was
+        # registered anew (the old interest belonged to a closed file).
         cdef epoll_event ev
         cdef int rc
         cdef int state = self.state(fd)
@@ -193,11 +219,10 @@ cdef class EpollPoller(Poller):
             # The fd was closed while registered and its number reused: the
             # kernel dropped the old registration, so register the new file.
             # (The stdlib's selector keeps the stale key and never polls the
-            # new file; see docs/design.md.) Returning 1 tells the caller
-            # that whatever else it had registered on this fd is stale.
+            # new file; see docs/design.md.)
             rc = epoll_ctl(self.epfd, EPOLL_CTL_ADD, fd, &ev)
             if rc == 0:
-                return 1
+                return CONTROL_REREGISTERED
         if rc < 0:
             if old_mask == new_mask:
                 # A re-arm only: the stdlib's selector makes no syscall when
@@ -245,7 +270,7 @@ cdef class EpollPoller(Poller):
         if rc < 0 and errno == ENOENT:
             rc = epoll_ctl(self.epfd, EPOLL_CTL_ADD, fd, &ev)
             if rc == 0 and old_mask != 0:
-                return 1
+                return CONTROL_REREGISTERED
         if rc < 0:
             if old_mask == 0:
                 # Nobody will fd_forget() it: the parked count goes here.

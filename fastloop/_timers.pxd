@@ -37,5 +37,16 @@ cdef class TimerHeap:
     cdef list handles(self)
 
 
+# The compaction rule, the stdlib's (_run_once): rebuild the heap without its
+# cancelled entries once there are more than COMPACT_MIN_TIMERS of them all
+# and cancelled ones are the majority (its _MIN_SCHEDULED_TIMER_HANDLES and
+# _MIN_CANCELLED_TIMER_HANDLES_FRACTION).
+cdef enum:
+    COMPACT_MIN_TIMERS = 100
+
+cdef inline bint cancelled_dominate(TimerHeap heap) noexcept:
+    return heap.size > COMPACT_MIN_TIMERS and heap.cancelled * 2 > heap.size
+
+
 cdef TimerHandle new_timer(double when, object callback, object args, object loop,
                            object context, bint debug)

@@ -166,7 +166,7 @@ cdef class TimerHeap:
     cdef int push(self, TimerHandle h) except -1:
         cdef TimerEntry* grown
         cdef Py_ssize_t cap
-        if self.size == self.capacity and self.size > 100 and self.cancelled * 2 > self.size:
+        if self.size == self.capacity and cancelled_dominate(self):
             # Mostly cancelled timers: reclaim their slots instead of growing,
             # so a callback that schedules and cancels millions of timers
             # without yielding to the loop still runs in bounded memory.
