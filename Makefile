@@ -39,8 +39,13 @@ typecheck: build
 		--allowlist tools/stubtest-allowlist.txt fastloop
 	$(PY) -m mypy
 
+# The fd, sock_*, transport and accept tests once more on the selectors-based
+# poller (the default off Linux); the rest of the suite is poller-agnostic.
+SELECTORS_TESTS := tests/test_fds.py tests/test_sockops.py tests/test_sock_oneshot.py \
+	tests/test_transport.py tests/test_accept.py tests/test_busy_poll.py
 pytest: build
 	$(PY) -m pytest -q
+	$(PY) -m pytest -q --poller selectors $(SELECTORS_TESTS)
 
 test: build lint typecheck pytest
 

@@ -11,13 +11,16 @@ properties at the bottom of the class.
 One iteration (``run_once``) follows the phases of the stdlib's ``_run_once``
 in the same order, so callbacks run in the same order:
 
-1. drop cancelled timers (compact the heap when they are the majority);
-2. compute the poll timeout: 0 when callbacks are ready or the loop is
-   stopping, else until the earliest timer, else forever;
-3. poll, and queue the reader/writer handles of the ready fds;
-4. move due timers to the ready queue (after the I/O callbacks);
-5. run exactly the callbacks that are ready now; whatever they schedule
-   runs in the next iteration.
+1. ``drop_cancelled``: drop cancelled timers (compact the heap when they
+   are the majority, _timers.pxd's ``cancelled_dominate``);
+2. ``poll_timeout``: 0 when callbacks are ready or the loop is stopping,
+   else until the earliest timer, else forever;
+3. ``poll_and_dispatch``: poll, and queue the reader/writer handles of the
+   ready fds;
+4. ``move_due_timers``: due timers join the ready queue (after the I/O
+   callbacks);
+5. ``run_ready``: run exactly the callbacks that are ready now; whatever
+   they schedule runs in the next iteration.
 """
 
 cimport cython

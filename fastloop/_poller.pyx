@@ -1,11 +1,25 @@
 """Where an iteration polls: the kernel readiness interface behind one small API.
 
-``Poller.control(fd, old, new)`` moves an fd's interest from one FL_* mask to
-another with at most one syscall, and ``Poller.poll(timeout)`` fills
-``ready_fds``/``ready_masks``. ``EpollPoller`` calls epoll directly (Linux);
-``SelectorPoller`` wraps ``selectors.DefaultSelector`` for every other
-platform (and on Linux when ``FASTLOOP_POLLER=selectors``, which is how the
-fallback is tested here). The loop above never knows which one it has.
+The contract the loop (``_loop.pyx``) uses, and nothing else:
+
+* ``set_interest(fd, old, new, rearm)`` moves an fd's interest from one FL_*
+  mask to another (the backend's ``control()``, at most one syscall on
+  epoll); it returns ``CONTROL_DONE`` or ``CONTROL_REREGISTERED`` (the fd's
+  file was closed while registered and the number reused: whatever else the
+  loop had registered on it is stale);
+* ``arm_oneshot``/``rearm_oneshot`` for ``sock_*`` waits (below);
+* ``poll(timeout)`` returns the number of events, read with
+  ``ready_event(poller, i, &mask)``;
+* ``poll_is_silent()``: whether a non-blocking poll can be skipped, decided
+  from what is registered (only the wake-up fd, and the self-pipe while no
+  signal handler writes into it: ``set_quiet_fd``);
+* ``registered``, ``close()``.
+
+``EpollPoller`` calls epoll directly (Linux); ``SelectorPoller`` wraps
+``selectors.DefaultSelector`` for every other platform (and on Linux when
+``FASTLOOP_POLLER=selectors``, which is how the fallback is tested here:
+``make test`` reruns the fd, sock_*, transport and accept tests with
+``--poller selectors``). The loop above never knows which one it has.
 
 One-shot registrations (``arm_oneshot``) serve ``sock_*`` waits. A wait
 that ends normally leaves the fd in the epoll set, disabled by the kernel
@@ -14,6 +28,26 @@ with one EPOLL_CTL_MOD instead of an ADD and a DEL per wait. A parked
 registration can never report anything, so one left behind by a closed fd
 whose open file lives on elsewhere (dup, fork) stays silent: never a spin,
 never an event for whatever reuses the fd number.
+
+What the kernel holds for an fd beyond the loop's masks (``EpollPoller.kstate``):
+
+=========  ==========================================  =========================
+state      meaning                                     left by
+=========  ==========================================  =========================
+KS_PLAIN   level-triggered interest as the masks say   control(); the default
+           (or none)
+KS_ARMED   one-shot interest, enabled                  arm_oneshot(),
+                                                       rearm_oneshot()
+KS_FIRED   one-shot interest that reported once; the   poll() reporting an
+           kernel disabled it                          ARMED fd
+KS_PARKED  disabled one-shot interest the loop no      control(fd, m, 0) on a
+           longer wants; still in the epoll set and    FIRED/PARKED fd
+           counted in ``registered``; re-enabled by
+           the next arm_oneshot() (one EPOLL_CTL_MOD)
+=========  ==========================================  =========================
+
+Any non-zero control() on a one-shot fd makes it KS_PLAIN again; removing an
+ARMED one (a cancelled wait) deletes it from the set.
 """
 
 cimport cython
@@ -385,6 +419,19 @@ cdef class SelectorPoller(Poller):
             self.registered += 1
         elif old_mask != new_mask:
             self.selector.modify(fd, new_mask)
+        elif rearm:
+            # The same interest again: register anew, as EpollPoller does, so
+            # that a file whose fd number was reused after a close while
+            # registered is polled (selectors would keep the stale key).
+            # Which other interest is stale cannot be told here: CONTROL_DONE.
+            self.selector.unregister(fd)
+            try:
+                self.selector.register(fd, new_mask)
+            except OSError:
+                # A closed fd: the stdlib makes no syscall for an unchanged
+                # mask, so it cannot fail here; neither may we. (remove_*
+                # later finds it unregistered, as after a failed modify().)
+                pass
         return 0
 
     cdef int poll(self, double timeout) except -1:

@@ -9,6 +9,22 @@ import fastloop
 
 pytest_plugins = ["fastloop.pytest_plugin"]
 
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--poller", choices=("epoll", "selectors"), default=None,
+        help="run fastloop loops on this poller (sets FASTLOOP_POLLER for the "
+             "session; `make test` reruns the fd, sock_*, transport and accept "
+             "tests with --poller selectors, the default off Linux)")
+
+
+def pytest_configure(config):
+    poller = config.getoption("--poller")
+    if poller:
+        # Read by every loop at creation (fastloop/_poller.pyx make_poller);
+        # subprocesses the tests start inherit it.
+        os.environ["FASTLOOP_POLLER"] = poller
+
 # Factories for tests that run the same program on both loops and compare.
 LOOPS = {
     "fastloop": fastloop.new_event_loop,
