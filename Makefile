@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SOURCES := $(wildcard fastloop/*.pyx fastloop/*.pxd fastloop/*.h) setup.py
 
-.PHONY: all build demo test lint pytest clean
+.PHONY: all build demo test lint typecheck pytest clean
 
 all: build
 
@@ -20,7 +20,7 @@ $(VENV)/.installed: requirements-dev.txt requirements-test-extra.txt
 # examples, the tests and `python -m fastloop` all import this build.
 $(VENV)/.built: $(VENV)/.installed $(SOURCES)
 	$(PY) setup.py --quiet build_ext --inplace -j 2
-	$(PY) -c "import site, sys; open(site.getsitepackages()[0] + '/fastloop-dev.pth', 'w').write(sys.argv[1] + '\n')" "$(CURDIR)"
+	$(PY) tools/dev_pth.py "$(CURDIR)"
 	touch $@
 
 build: $(VENV)/.built
@@ -32,13 +32,26 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/cython-lint fastloop
 
+# The public API's stub (fastloop/__init__.pyi) against the runtime, then
+# tests/typing/ type-checked against the stub (settings: pyproject.toml).
+typecheck: build
+	$(PY) -m mypy.stubtest --mypy-config-file pyproject.toml \
+		--allowlist tools/stubtest-allowlist.txt fastloop
+	$(PY) -m mypy
+
+# The fd, sock_*, transport and accept tests once more on the selectors-based
+# poller (the default off Linux); the rest of the suite is poller-agnostic.
+SELECTORS_TESTS := tests/test_fds.py tests/test_sockops.py tests/test_sock_oneshot.py \
+	tests/test_transport.py tests/test_accept.py tests/test_busy_poll.py
 pytest: build
 	$(PY) -m pytest -q
+	$(PY) -m pytest -q --poller selectors $(SELECTORS_TESTS)
 
-test: build lint pytest
+test: build lint typecheck pytest
 
+# Generated C lives in build/cython/ (setup.py), so removing build/ covers it.
 clean:
-	rm -rf build $(VENV) fastloop/*.so fastloop/*.c
+	rm -rf build $(VENV) fastloop/*.so
 
 # Release wheels: `make wheels` builds the sdist and one wheel per pyenv Python
 # (WHEEL_PYTHONS) into wheelhouse/, the Linux ones repaired to manylinux_*;
@@ -103,6 +116,7 @@ $(BENCH_VENV)/.installed: requirements-bench.txt
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(BENCH_VENV)/bin/python -m pip install --quiet -r requirements-bench.txt
+	$(BENCH_VENV)/bin/python tools/dev_pth.py "$(CURDIR)"
 	@# aiofastnet (TLS rows of bench/frameworks.py) only where its wheel installs.
 	$(BENCH_VENV)/bin/python -m pip install --quiet --only-binary :all: "aiofastnet>=1.2" \
 		|| echo "aiofastnet not installed: bench/frameworks.py runs without it"
@@ -110,7 +124,6 @@ $(BENCH_VENV)/.installed: requirements-bench.txt
 
 .PHONY: bench
 bench: build $(BENCH_VENV)/.installed
-	$(BENCH_VENV)/bin/python -c "import site, sys; open(site.getsitepackages()[0] + '/fastloop-dev.pth', 'w').write(sys.argv[1] + '\n')" "$(CURDIR)"
 	$(BENCH_VENV)/bin/python bench/micro.py --rounds 5 --json bench/results/micro-$$(date +%Y%m%d)-py$$($(BENCH_VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])').json
 	$(BENCH_VENV)/bin/python bench/echo.py $(BENCH_ECHO_ARGS)
 	$(BENCH_VENV)/bin/python bench/pipe.py $(BENCH_PIPE_ARGS)
@@ -155,7 +168,6 @@ stress: build
 BENCH_ECHO_ARGS ?=
 .PHONY: bench-echo
 bench-echo: build $(BENCH_VENV)/.installed
-	$(BENCH_VENV)/bin/python -c "import site, sys; open(site.getsitepackages()[0] + '/fastloop-dev.pth', 'w').write(sys.argv[1] + '\n')" "$(CURDIR)"
 	$(BENCH_VENV)/bin/python bench/echo.py $(BENCH_ECHO_ARGS)
 	$(BENCH_VENV)/bin/python bench/report.py
 

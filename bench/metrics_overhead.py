@@ -3,66 +3,55 @@
     python bench/metrics_overhead.py [--rounds 7]
 
 Builds a copy of this checkout with the metrics compiled out
-(FASTLOOP_NO_METRICS=1) in a temporary directory, then runs the same
+(FASTLOOP_NO_METRICS=1) in build/no-metrics/, then runs micro.py's
 call_soon benchmark on both builds: interleaved wall-clock rounds (median),
 and, when valgrind is installed, callgrind instruction counts per callback,
 which are repeatable on a noisy machine where timings are not.
 """
 
 import argparse
+import json
 import os
 import re
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-BENCH = """
-import sys, time, fastloop
-n = int(sys.argv[1])
-loop = fastloop.new_event_loop()
-count = 0
-def cb():
-    global count
-    count += 1
-    if count < n:
-        loop.call_soon(cb)
-    else:
-        loop.stop()
-loop.call_soon(cb)
-t0 = time.perf_counter()
-loop.run_forever()
-print(time.perf_counter() - t0)
-loop.close()
-"""
+# The call_soon benchmark of micro.py, run in a child on one build or the other.
+MICRO = os.path.join(ROOT, "bench", "micro.py")
+
+
+def _child(tree, n, prefix=()):
+    return subprocess.run([*prefix, sys.executable, MICRO, "--child", "call_soon", "fastloop",
+                           "-n", str(n)],
+                          env=dict(os.environ, PYTHONPATH=tree), check=True,
+                          capture_output=True, text=True)
 
 
 def build_without_metrics(dest):
+    """Build this checkout with FASTLOOP_NO_METRICS=1 into ``dest`` (also used
+    by tests/test_metrics.py). Sources are copied with their timestamps, so a
+    ``dest`` kept from an earlier call rebuilds only what changed since."""
+    os.makedirs(dest, exist_ok=True)
     for name in ("setup.py", "pyproject.toml", "README.md"):
-        shutil.copy(os.path.join(ROOT, name), dest)
+        shutil.copy2(os.path.join(ROOT, name), dest)
     shutil.copytree(os.path.join(ROOT, "fastloop"), os.path.join(dest, "fastloop"),
-                    ignore=shutil.ignore_patterns("*.so", "*.c", "__pycache__"))
+                    ignore=shutil.ignore_patterns("*.so", "*.c", "__pycache__"),
+                    copy_function=shutil.copy2, dirs_exist_ok=True)
     env = dict(os.environ, FASTLOOP_NO_METRICS="1")
     subprocess.run([sys.executable, "setup.py", "--quiet", "build_ext", "--inplace", "-j", "2"],
                    cwd=dest, env=env, check=True, capture_output=True)
 
 
 def seconds(tree, n):
-    out = subprocess.run([sys.executable, "-c", BENCH, str(n)],
-                         env=dict(os.environ, PYTHONPATH=tree),
-                         check=True, capture_output=True, text=True)
-    return float(out.stdout)
+    return n / json.loads(_child(tree, n).stdout)["ops_per_s"]
 
 
 def instructions(tree, n):
-    out = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-         sys.executable, "-c", BENCH, str(n)],
-        env=dict(os.environ, PYTHONPATH=tree), check=True, capture_output=True, text=True,
-    )
+    out = _child(tree, n, ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"])
     return int(re.search(r"Collected : (\d+)", out.stderr).group(1))
 
 
@@ -71,27 +60,27 @@ def main():
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("-n", type=int, default=300_000, help="callbacks per timed round")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        build_without_metrics(tmp)
-        trees = {"with metrics": ROOT, "metrics compiled out": tmp}
-        times = {name: [] for name in trees}
-        for _ in range(args.rounds):
-            for name, tree in trees.items():
-                times[name].append(seconds(tree, args.n))
-        med = {name: statistics.median(t) for name, t in times.items()}
-        for name, t in med.items():
-            print(f"{name:22s} {t / args.n * 1e9:7.1f} ns per call_soon callback (median of "
-                  f"{args.rounds})")
-        overhead = (med["with metrics"] / med["metrics compiled out"] - 1) * 100
-        print(f"time overhead: {overhead:+.1f}%")
-        if shutil.which("valgrind"):
-            per = {}
-            for name, tree in trees.items():
-                small, large = instructions(tree, 20_000), instructions(tree, 60_000)
-                per[name] = (large - small) / 40_000
-                print(f"{name:22s} {per[name]:7.0f} instructions per callback (callgrind)")
-            overhead = (per["with metrics"] / per["metrics compiled out"] - 1) * 100
-            print(f"instruction overhead: {overhead:+.1f}%")
+    no_metrics = os.path.join(ROOT, "build", "no-metrics")
+    build_without_metrics(no_metrics)
+    trees = {"with metrics": ROOT, "metrics compiled out": no_metrics}
+    times = {name: [] for name in trees}
+    for _ in range(args.rounds):
+        for name, tree in trees.items():
+            times[name].append(seconds(tree, args.n))
+    med = {name: statistics.median(t) for name, t in times.items()}
+    for name, t in med.items():
+        print(f"{name:22s} {t / args.n * 1e9:7.1f} ns per call_soon callback (median of "
+              f"{args.rounds})")
+    overhead = (med["with metrics"] / med["metrics compiled out"] - 1) * 100
+    print(f"time overhead: {overhead:+.1f}%")
+    if shutil.which("valgrind"):
+        per = {}
+        for name, tree in trees.items():
+            small, large = instructions(tree, 20_000), instructions(tree, 60_000)
+            per[name] = (large - small) / 40_000
+            print(f"{name:22s} {per[name]:7.0f} instructions per callback (callgrind)")
+        overhead = (per["with metrics"] / per["metrics compiled out"] - 1) * 100
+        print(f"instruction overhead: {overhead:+.1f}%")
 
 
 if __name__ == "__main__":

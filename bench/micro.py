@@ -139,13 +139,16 @@ FUNCS = {
 }
 
 
-def child(bench, loop_name):
+def child(bench, loop_name, n=None):
+    """One benchmark on one loop, in this process: prints its ops/s as JSON.
+    (bench/metrics_overhead.py runs this too, with its own ``n``.)"""
+    n = n or BENCHMARKS[bench]
     loop = make_loop(loop_name)
     try:
-        seconds = FUNCS[bench](loop, BENCHMARKS[bench])
+        seconds = FUNCS[bench](loop, n)
     finally:
         loop.close()
-    print(json.dumps({"ops_per_s": BENCHMARKS[bench] / seconds}))
+    print(json.dumps({"ops_per_s": n / seconds}))
 
 
 def available(name):
@@ -158,10 +161,12 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--loops", default="asyncio,fastloop,uvloop,rloop")
     parser.add_argument("--json", help="write the raw results here")
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=2, metavar=("BENCH", "LOOP"),
+                        help="run one benchmark on one loop in this process")
+    parser.add_argument("-n", type=int, help="with --child: operations instead of the default")
     args = parser.parse_args()
     if args.child:
-        child(*args.child)
+        child(*args.child, args.n)
         return
     loops = [name for name in args.loops.split(",") if available(name)]
     skipped = sorted(set(args.loops.split(",")) - set(loops))

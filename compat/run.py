@@ -185,12 +185,8 @@ def install(name, spec, python):
         subprocess.run([*pip, "install", "--quiet", *requirements], check=True)
         stamp.write_text(stamp_text)
     # fastloop from this checkout, as the Makefile's build target does for .venv.
-    subprocess.run(
-        [str(venv_python(venv)), "-c",
-         "import site, sys; open(site.getsitepackages()[0] + '/fastloop-dev.pth', 'w')"
-         ".write(sys.argv[1] + '\\n')", str(ROOT)],
-        check=True,
-    )
+    subprocess.run([str(venv_python(venv)), str(ROOT / "tools" / "dev_pth.py"), str(ROOT)],
+                   check=True)
     subprocess.run([str(venv_python(venv)), "-c", "import fastloop"], check=True)
     return venv, source
 

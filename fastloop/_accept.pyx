@@ -18,15 +18,36 @@ released around it; the listening socket is non-blocking) instead of
   or, for a Linux abstract name, the raw ``bytes``;
 * ``EAGAIN``, ``EINTR`` and ``ECONNABORTED`` end this wake-up (the stdlib's
   ``BlockingIOError``/``InterruptedError``/``ConnectionAbortedError``
-  branch); ``EMFILE``/``ENFILE``/``ENOBUFS``/``ENOMEM`` are reported once and
-  pause accepting for ``ACCEPT_RETRY_DELAY`` (fastloop's fix of the stdlib's
-  flood, see ``Loop._accept_connection_py``); any other error propagates as
-  the ``OSError`` subclass ``sock.accept()`` would raise.
+  branch); ``EMFILE``/``ENFILE``/``ENOBUFS``/``ENOMEM`` pause accepting (see
+  "Out of fds" below); any other error propagates as the ``OSError``
+  subclass ``sock.accept()`` would raise.
 
-Everything else goes through ``Loop._accept_connection_py``, the same loop in
-Python: a listening socket that is not exactly ``socket.socket`` (a subclass,
-a wrapper), one with a timeout, a family other than those three, and every
-platform without accept4 (only Linux uses it here).
+Everything else goes through ``accept_connection_py`` (bound as
+``Loop._accept_connection_py``), the same loop in Python: a listening socket
+that is not exactly ``socket.socket`` (a subclass, a wrapper), one with a
+timeout, a family other than those three, and every platform without accept4
+(only Linux uses it here). Both share the out-of-fds pause.
+
+Out of fds (or memory)
+----------------------
+The stdlib keeps looping up to ``backlog`` times after accept() fails with
+EMFILE, each failure calling the exception handler and scheduling one more
+``_start_serving`` after ``ACCEPT_RETRY_DELAY`` (1 s): an fd shortage floods
+the handler, and every batch of the backlog that meets the limit again waits
+a full second. Here an *episode* starts at the first such failure on a
+listening socket and ends when a wake-up drains its backlog (EAGAIN):
+
+* the exception handler hears of it once per episode;
+* accepting pauses (the reader is removed) and ``_start_serving`` re-arms it
+  after a delay that starts at ``FIRST_RETRY_DELAY`` and doubles on every
+  retry that accepted nothing, up to ``ACCEPT_RETRY_DELAY``; a retry that
+  accepted something means fds are being freed, so the delay starts over.
+
+So a server whose connections are closing drains its backlog in a few short
+pauses instead of one second per batch, and a server that stays out of fds
+retries no more often than the stdlib's once a second after about a second.
+Pending connections are never dropped (libuv's reserve-fd trick would
+accept and close them): they wait in the backlog, as on the stdlib loop.
 """
 
 from cpython.exc cimport PyErr_CheckSignals
@@ -43,8 +64,10 @@ from fastloop._sockaddr cimport (
 )
 
 import _socket
+import errno
 import os
 import socket as _socket_module
+import weakref
 
 from fastloop import _compat
 
@@ -82,6 +105,44 @@ cdef object _accept_one = _compat.accept_one
 cdef Py_ssize_t ACCEPT_EXTRA_TRIES = _compat.ACCEPT_EXTRA_TRIES
 cdef bint ACCEPT_SKIPS_ABORTED = _compat.ACCEPT_SKIPS_ABORTED
 cdef str _OUT_OF_RESOURCES_MESSAGE = "socket.accept() out of system resource"
+_OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+
+#: The first pause of an out-of-fds episode, in seconds (see the module docstring).
+FIRST_RETRY_DELAY = 0.01
+
+# Listening socket -> the retry delay of its current out-of-fds episode. Weak
+# keys: a socket closed and dropped while paused takes its episode with it.
+cdef object _episodes = weakref.WeakKeyDictionary()
+
+
+cdef int _pause_accepting(LoopCore loop, object sock, object exc, bint accepted_some,
+                          tuple start_args) except -1:
+    """Out of fds (or memory): report once per episode, stop accepting on
+    ``sock`` and re-arm ``_start_serving(*start_args)`` after the episode's
+    next delay."""
+    delay = _episodes.get(sock)
+    if delay is None:
+        loop.call_exception_handler({
+            "message": _OUT_OF_RESOURCES_MESSAGE,
+            "exception": exc,
+            "socket": _compat.TransportSocket(sock),
+        })
+        delay = FIRST_RETRY_DELAY
+    elif accepted_some:
+        delay = FIRST_RETRY_DELAY
+    else:
+        delay = min(delay * 2, _compat.ACCEPT_RETRY_DELAY)
+    _episodes[sock] = delay
+    loop._remove_reader(sock.fileno())
+    loop.call_later(delay, loop._start_serving, *start_args)
+    return 0
+
+
+cdef inline int _caught_up(object sock) except -1:
+    """The backlog is drained: any out-of-fds episode on ``sock`` is over."""
+    if _episodes:
+        _episodes.pop(sock, None)
+    return 0
 
 
 cdef int _native_family(object sock) except -2:
@@ -148,7 +209,10 @@ def accept_connection(LoopCore self, protocol_factory, sock, sslcontext=None, se
             err = -fd
             if err == ECONNABORTED and ACCEPT_SKIPS_ABORTED:
                 continue
-            if err == EAGAIN or err == EWOULDBLOCK or err == ECONNABORTED:
+            if err == EAGAIN or err == EWOULDBLOCK:
+                _caught_up(sock)
+                return None
+            if err == ECONNABORTED:
                 return None
             if err == EINTR:
                 # Python-level signal handlers run now (what socket methods
@@ -159,17 +223,11 @@ def accept_connection(LoopCore self, protocol_factory, sock, sslcontext=None, se
                     and err != ENOMEM):
                 raise OSError(err, _strerror(err))
             try:
-                raise OSError(err, _strerror(err))
+                raise OSError(err, _strerror(err))   # a traceback, as the stdlib's has
             except OSError as exc:
-                self.call_exception_handler({
-                    "message": _OUT_OF_RESOURCES_MESSAGE,
-                    "exception": exc,
-                    "socket": _compat.TransportSocket(sock),
-                })
-            self._remove_reader(listen_fd)
-            self.call_later(_compat.ACCEPT_RETRY_DELAY, self._start_serving,
-                            protocol_factory, sock, sslcontext, server, backlog,
-                            *trailing)
+                _pause_accepting(self, sock, exc, _i > 0,
+                                 (protocol_factory, sock, sslcontext, server, backlog,
+                                  *trailing))
             return None
         try:
             addr = sockaddr_to_python(&peer, peer_size)
@@ -181,4 +239,36 @@ def accept_connection(LoopCore self, protocol_factory, sock, sslcontext=None, se
             _compat.transport_logger.debug(
                 "%r got a new connection from %r: %r", server, addr, conn)
         _accept_one(self, protocol_factory, conn, addr, sslcontext, server, trailing)
+    return None
+
+
+def accept_connection_py(LoopCore self, protocol_factory, sock, sslcontext=None, server=None,
+                         backlog=100, *timeouts, **timeout_kwargs):
+    """The Python accept loop, for the sockets ``accept_connection`` cannot
+    serve natively: the stdlib's loop, with the shared out-of-fds pause."""
+    trailing = _compat.accept_trailing(timeouts, timeout_kwargs)
+    for i in range(backlog + ACCEPT_EXTRA_TRIES):
+        try:
+            conn, addr = sock.accept()
+            if self.debug:
+                _compat.transport_logger.debug(
+                    "%r got a new connection from %r: %r", server, addr, conn)
+            conn.setblocking(False)
+        except ConnectionAbortedError:
+            if ACCEPT_SKIPS_ABORTED:
+                continue
+            return None
+        except BlockingIOError:
+            _caught_up(sock)
+            return None
+        except InterruptedError:
+            return None
+        except OSError as exc:
+            if exc.errno not in _OUT_OF_RESOURCES:
+                raise  # the loop's exception handling reports it
+            _pause_accepting(self, sock, exc, i > 0,
+                             (protocol_factory, sock, sslcontext, server, backlog, *trailing))
+            return None
+        else:
+            _accept_one(self, protocol_factory, conn, addr, sslcontext, server, trailing)
     return None

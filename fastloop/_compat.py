@@ -80,6 +80,10 @@ REGISTRY = (
     # Loop methods LoopCore/Loop replace with native code (same signature).
     Private(base_events.BaseEventLoop, "_run_once", "overridden: LoopCore.run_once",
             (_sig("self"),)),
+    # No stdlib code calls _call_soon on a fastloop loop (its callers are
+    # call_soon and call_soon_threadsafe, native too, on 3.10-3.15), but the
+    # inherited one would append to _ready, a snapshot here, and lose the
+    # callback: overridden for third-party callers (tests/test_api.py).
     Private(base_events.BaseEventLoop, "_call_soon", "overridden: native call_soon",
             (_sig("self", "callback", "args", "context"),)),
     Private(base_events.BaseEventLoop, "_timer_handle_cancelled",

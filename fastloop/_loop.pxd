@@ -22,10 +22,6 @@ cdef class LoopCore:
     cdef int wake_wfd
     cdef bint polling
     cdef bint wake_pending
-    # The stdlib self-pipe's fd while no signal handler can write into it
-    # (else -1). With only it and wake_rfd registered, a non-blocking poll
-    # can report nothing a callback could observe, so it is skipped.
-    cdef int quiet_fd
 
     cdef bint closed
     cdef bint stopping
@@ -39,17 +35,15 @@ cdef class LoopCore:
     # the stdlib's call_later/_run_once do through self.time().
     cdef bint custom_time
 
-    cdef LoopMetrics m
+    cdef LoopMetrics counters   # the always-on metrics (_metrics.pxd)
     cdef double coarse_tick
     cdef object longest_name
 
     cdef double now(self) except? -1.0
     cdef int run_once(self) except -1
-    cdef bint poll_is_silent(self) noexcept
     cdef int dispatch_events(self, int n) except -1
     cdef int run_ready(self) except -1
     cdef int run_debug(self, object handle) except -1
-    cdef int note_callback(self, object handle) except -1
     cdef int wakeup(self) noexcept
     cdef int check_closed(self) except -1
     cdef object call_at_checked(self, double when, object callback, tuple args,

@@ -11,13 +11,16 @@ properties at the bottom of the class.
 One iteration (``run_once``) follows the phases of the stdlib's ``_run_once``
 in the same order, so callbacks run in the same order:
 
-1. drop cancelled timers (compact the heap when they are the majority);
-2. compute the poll timeout: 0 when callbacks are ready or the loop is
-   stopping, else until the earliest timer, else forever;
-3. poll, and queue the reader/writer handles of the ready fds;
-4. move due timers to the ready queue (after the I/O callbacks);
-5. run exactly the callbacks that are ready now; whatever they schedule
-   runs in the next iteration.
+1. ``drop_cancelled``: drop cancelled timers (compact the heap when they
+   are the majority, _timers.pxd's ``cancelled_dominate``);
+2. ``poll_timeout``: 0 when callbacks are ready or the loop is stopping,
+   else until the earliest timer, else forever;
+3. ``poll_and_dispatch``: poll, and queue the reader/writer handles of the
+   ready fds;
+4. ``move_due_timers``: due timers join the ready queue (after the I/O
+   callbacks);
+5. ``run_ready``: run exactly the callbacks that are ready now; whatever
+   they schedule runs in the next iteration.
 """
 
 cimport cython
@@ -28,10 +31,25 @@ from libc.limits cimport INT_MAX
 from libc.math cimport INFINITY, fabs, isnan, nextafter
 
 from fastloop._handles cimport Handle, new_handle
-from fastloop._metrics cimport FL_METRICS, fl_coarse_monotonic, fl_coarse_resolution
-from fastloop._poller cimport FL_READ, FL_WRITE, make_poller
+from fastloop._metrics cimport (
+    FL_METRICS,
+    fl_coarse_monotonic,
+    fl_coarse_resolution,
+    metrics_callback,
+    metrics_iteration,
+    metrics_polled,
+    metrics_ready,
+    metrics_timer_fired,
+)
+from fastloop._poller cimport (
+    CONTROL_REREGISTERED,
+    FL_READ,
+    FL_WRITE,
+    make_poller,
+    ready_event,
+)
 from fastloop._queue cimport ReadyQueue
-from fastloop._timers cimport TimerHandle, TimerHeap, new_timer
+from fastloop._timers cimport TimerHandle, TimerHeap, cancelled_dominate, new_timer
 
 import collections
 import selectors
@@ -76,12 +94,77 @@ cdef object _deque = collections.deque
 cdef object _futures_module = _compat.futures_module
 
 
-cdef inline bint ready_count_above(ReadyQueue ready, Py_ssize_t value) noexcept:
-    return ready.count > value
-
-
 cdef inline int _mask_of(object reader, object writer) noexcept:
     return (FL_READ if reader is not None else 0) | (FL_WRITE if writer is not None else 0)
+
+
+# The phases of one iteration (LoopCore.run_once), in order.
+
+cdef inline int drop_cancelled(TimerHeap timers) except -1:
+    # Cancelling is O(1) (a flag and a count): the entries go here, all at
+    # once when they dominate, else only those on top of the heap.
+    if cancelled_dominate(timers):
+        return timers.compact()
+    return timers.drop_cancelled_head()
+
+
+cdef inline double poll_timeout(LoopCore self) except? -2.0:
+    # 0 when callbacks are ready or the loop is stopping; else until the
+    # earliest timer, clamped to 0 .. MAXIMUM_SELECT_TIMEOUT; else -1 (block).
+    cdef TimerHeap timers = self.timers
+    cdef double timeout
+    if self.ready.count or self.stopping:
+        return 0
+    if not timers.size:
+        return -1
+    timeout = timers.entries[0].when - self.now()
+    if isnan(timeout):
+        if NAN_TIMEOUT_RAISES:
+            raise ValueError('cannot convert float NaN to integer')
+        return 0
+    if timeout > MAXIMUM_SELECT_TIMEOUT:
+        return MAXIMUM_SELECT_TIMEOUT
+    if timeout < 0:
+        return 0
+    return timeout
+
+
+cdef inline int poll_and_dispatch(LoopCore self, double timeout) except -1:
+    # Poll, then queue the ready fds' handles behind the callbacks already
+    # queued. A non-blocking poll that could report nothing is skipped.
+    cdef int n
+    if timeout == 0 and self.poller.poll_is_silent():
+        n = 0
+    else:
+        self.polling = timeout != 0
+        try:
+            n = self.poller.poll(timeout)
+        finally:
+            self.polling = False
+    metrics_polled(&self.counters, timeout)
+    if n:
+        self.dispatch_events(n)
+    return 0
+
+
+cdef inline int move_due_timers(LoopCore self) except -1:
+    # Timers due before now + the clock's resolution join the queue, in
+    # deadline order, behind the I/O callbacks.
+    cdef TimerHeap timers = self.timers
+    cdef double end = self.now()
+    if END_TIME_ADDS_ULP:
+        # 3.15+: the window is at least one ulp, so it never rounds away
+        # when the clock has run long enough for its ulp to pass the
+        # clock's resolution.
+        end += max(self.clock_resolution, nextafter(fabs(end), INFINITY) - fabs(end))
+    else:
+        end += self.clock_resolution
+    while timers.size:
+        if timers.entries[0].when >= end:
+            break
+        metrics_timer_fired(&self.counters, end - timers.entries[0].when)
+        self.ready.push(timers.pop())
+    return 0
 
 
 @cython.auto_pickle(False)
@@ -90,7 +173,6 @@ cdef class LoopCore:
     def __cinit__(self, *args, **kwargs):
         self.wake_rfd = -1
         self.wake_wfd = -1
-        self.quiet_fd = -1
         self.ready = ReadyQueue()
         self.timers = TimerHeap()
         self.fd_readers = []
@@ -99,12 +181,13 @@ cdef class LoopCore:
         self.clock_resolution = _time.get_clock_info('monotonic').resolution
         self.slow_callback = 0.1
         self.coarse_tick = fl_coarse_resolution()
-        self.m.mark = fl_coarse_monotonic()
+        self.counters.mark = fl_coarse_monotonic()
         self._notice_time_override()
         self.poller = make_poller()
         if fl_wakeup_open(&self.wake_rfd, &self.wake_wfd) < 0:
             PyErr_SetFromErrno(OSError)
-        self.poller.control(self.wake_rfd, 0, FL_READ, False)
+        self.poller.set_interest(self.wake_rfd, 0, FL_READ, False)
+        self.poller.wake_fd = self.wake_rfd
 
     def __dealloc__(self):
         self._close_fds()
@@ -165,6 +248,8 @@ cdef class LoopCore:
         return handle
 
     def _call_soon(self, callback, args, context):
+        # Not called by the stdlib on a fastloop loop: see its _compat.REGISTRY
+        # entry for why it stays.
         handle = new_handle(callback, tuple(args), self, context, self.debug)
         self.ready.push(handle)
         return handle
@@ -217,7 +302,7 @@ cdef class LoopCore:
         self.check_closed()
         timer = self.call_at_checked(_as_deadline(when), callback, args, context)
         if type(when) is not float:
-            (<TimerHandle>timer).when_obj = when
+            (<TimerHandle>timer).when_given = when
         return timer
 
     cdef object call_at_checked(self, double when, object callback, tuple args,
@@ -310,88 +395,25 @@ cdef class LoopCore:
         return self.debug
 
     cdef int run_once(self) except -1:
-        cdef TimerHeap timers = self.timers
-        cdef double timeout, end, mark
-        cdef int n
-        if FL_METRICS:
-            self.m.iterations += 1
-        # Phase 1: cancelled timers.
-        if timers.size > 100 and timers.cancelled * 2 > timers.size:
-            timers.compact()
-        else:
-            timers.drop_cancelled_head()
-        # Phase 2: how long may we block?
-        if self.ready.count or self.stopping:
-            timeout = 0
-        elif timers.size:
-            timeout = timers.entries[0].when - self.now()
-            if isnan(timeout):
-                if NAN_TIMEOUT_RAISES:
-                    raise ValueError('cannot convert float NaN to integer')
-                timeout = 0
-            elif timeout > MAXIMUM_SELECT_TIMEOUT:
-                timeout = MAXIMUM_SELECT_TIMEOUT
-            elif timeout < 0:
-                timeout = 0
-        else:
-            timeout = -1
-        # Phase 3: poll and queue I/O callbacks.
-        if timeout == 0 and self.poll_is_silent():
-            n = 0
-        else:
-            self.polling = timeout != 0
-            try:
-                n = self.poller.poll(timeout)
-            finally:
-                self.polling = False
-        if FL_METRICS and timeout != 0:
-            # Waiting time; a non-blocking poll counts with the callbacks.
-            mark = fl_coarse_monotonic()
-            self.m.poll_seconds += mark - self.m.mark
-            self.m.mark = mark
-        if n:
-            self.dispatch_events(n)
-        # Phase 4: due timers join the queue behind the I/O callbacks.
-        end = self.now()
-        if END_TIME_ADDS_ULP:
-            # 3.15+: the window is at least one ulp, so it never rounds away
-            # when the clock has run long enough for its ulp to pass the
-            # clock's resolution.
-            end += max(self.clock_resolution, nextafter(fabs(end), INFINITY) - fabs(end))
-        else:
-            end += self.clock_resolution
-        while timers.size:
-            if timers.entries[0].when >= end:
-                break
-            if FL_METRICS:
-                timeout = end - timers.entries[0].when      # how late it fires
-                self.m.timers_fired += 1
-                self.m.lag_total += timeout
-                if timeout > self.m.lag_max:
-                    self.m.lag_max = timeout
-            self.ready.push(timers.pop())
-        if FL_METRICS and ready_count_above(self.ready, self.m.ready_max):
-            self.m.ready_max = self.ready.count
-        # Phase 5: run what is ready now.
+        # The phases of the stdlib's _run_once, in its order (module docstring).
+        cdef double timeout
+        metrics_iteration(&self.counters)
+        drop_cancelled(self.timers)
+        timeout = poll_timeout(self)
+        poll_and_dispatch(self, timeout)
+        move_due_timers(self)
+        metrics_ready(&self.counters, self.ready.count)
         return self.run_ready()
 
-    cdef bint poll_is_silent(self) noexcept:
-        # A non-blocking poll of the wake-up fd alone (or with the self-pipe,
-        # while no signal handler is installed) can only drain the wake-up
-        # counter: call_soon_threadsafe() has already queued its callback,
-        # and a pending wake-up is drained by the next blocking poll. So a
-        # busy loop without I/O makes no syscall per iteration.
-        cdef int registered = self.poller.registered
-        if registered <= 1:
-            return True
-        if registered != 2 or self.quiet_fd < 0:
-            return False
-        if self.quiet_fd >= PyList_GET_SIZE(self.fd_readers):
-            return False
-        return <object>PyList_GET_ITEM(self.fd_readers, self.quiet_fd) is not None
-
     def _set_quiet_fd(self, int fd):
-        self.quiet_fd = fd
+        # The stdlib's self-pipe while no signal handler can write into it
+        # (else -1): see Poller.poll_is_silent.
+        cdef bint reading
+        if self.poller is None:
+            return      # __cinit__ failed before the poller existed; __del__ closes
+        reading = 0 <= fd < PyList_GET_SIZE(self.fd_readers) and (
+            <object>PyList_GET_ITEM(self.fd_readers, fd) is not None)
+        self.poller.set_quiet_fd(fd, reading)
 
     cdef int dispatch_events(self, int n) except -1:
         cdef Poller poller = self.poller
@@ -399,8 +421,7 @@ cdef class LoopCore:
         cdef int i, fd, mask
         cdef object handle
         for i in range(n):
-            fd = poller.ready_fds[i]
-            mask = poller.ready_masks[i]
+            fd = ready_event(poller, i, &mask)
             if fd == self.wake_rfd:
                 fl_wakeup_drain(fd)
                 self.wake_pending = False
@@ -448,41 +469,29 @@ cdef class LoopCore:
                     self.run_debug(handle)
                 else:
                     handle._run()
-            if FL_METRICS:
-                self.note_callback(handle)
-        return 0
-
-    cdef inline int note_callback(self, object handle) except -1:
-        cdef double mark = fl_coarse_monotonic()
-        cdef double took = mark - self.m.mark
-        self.m.mark = mark
-        self.m.callbacks += 1
-        self.m.callback_seconds += took
-        if took > self.m.longest_callback and took > 2 * self.coarse_tick:
-            # Rare (the maximum only grows): naming it may cost a repr.
-            self.m.longest_callback = took
-            self.longest_name = _format_handle(handle)
+            if metrics_callback(&self.counters, self.coarse_tick):
+                self.longest_name = _format_handle(handle)
         return 0
 
     def metrics(self):
         """Counters the loop keeps at all times (see fastloop.metrics)."""
-        fired = self.m.timers_fired
+        fired = self.counters.timers_fired
         if not FL_METRICS:
             raise RuntimeError('this fastloop build has metrics compiled out (FASTLOOP_NO_METRICS)')
         return {
-            'iterations': self.m.iterations,
-            'callbacks': self.m.callbacks,
-            'poll_seconds': self.m.poll_seconds,
-            'callback_seconds': self.m.callback_seconds,
-            'longest_callback_seconds': self.m.longest_callback,
+            'iterations': self.counters.iterations,
+            'callbacks': self.counters.callbacks,
+            'poll_seconds': self.counters.poll_seconds,
+            'callback_seconds': self.counters.callback_seconds,
+            'longest_callback_seconds': self.counters.longest_callback,
             'longest_callback': self.longest_name,
             'ready_now': self.ready.count,
-            'ready_max': self.m.ready_max,
+            'ready_max': self.counters.ready_max,
             'timers_pending': self.timers.size - self.timers.cancelled,
             'timers_cancelled': self.timers.cancelled,
             'timers_fired': fired,
-            'timer_lag_max_seconds': self.m.lag_max,
-            'timer_lag_mean_seconds': self.m.lag_total / fired if fired else 0.0,
+            'timer_lag_max_seconds': self.counters.lag_max,
+            'timer_lag_mean_seconds': self.counters.lag_total / fired if fired else 0.0,
             'fds_registered': len(self._fd_registered()),
             'clock_tick_seconds': self.coarse_tick,
         }
@@ -592,14 +601,14 @@ cdef class LoopCore:
         # Re-arm even when the mask is unchanged: if the fd was closed and
         # its number reused, this registers the new file with the kernel.
         try:
-            rc = self.poller.control(fd, old_mask, old_mask | flag, True)
+            rc = self.poller.set_interest(fd, old_mask, old_mask | flag, True)
         except OSError:
             self.fd_forget(fd, old_mask)
             raise
-        if rc == 1 and old_mask & ~flag:
+        if rc == CONTROL_REREGISTERED and old_mask & ~flag:
             # The other direction's handle was registered for the file that
             # was closed under it; keeping it would run it for the new file.
-            self.poller.control(fd, old_mask | flag, flag, False)
+            self.poller.set_interest(fd, old_mask | flag, flag, False)
             stale = others[fd]
             others[fd] = None
             if not (<Handle>stale)._cancelled:
@@ -650,7 +659,7 @@ cdef class LoopCore:
             return False
         new_mask = old_mask & ~flag
         try:
-            self.poller.control(fd, old_mask, new_mask, False)
+            self.poller.set_interest(fd, old_mask, new_mask, False)
         except OSError:
             self.fd_forget(fd, old_mask)
             raise
@@ -669,7 +678,7 @@ cdef class LoopCore:
         # is forgotten, and its handles are left as they are (not cancelled).
         if old_mask == 0:
             return 0
-        self.poller.control(fd, old_mask, 0, False)
+        self.poller.set_interest(fd, old_mask, 0, False)
         self.fd_readers[fd] = None
         self.fd_writers[fd] = None
         self.fd_objects[fd] = None

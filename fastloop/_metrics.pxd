@@ -1,8 +1,12 @@
 # Loop metrics: counters the iteration keeps at all times (not only in debug
-# mode), cheap enough for production. What is counted where:
-#   run_once      iterations, blocking-poll time, ready-queue high-water mark,
-#                 timers fired and how late (lag)
-#   run_ready     callbacks run, time in callbacks, the longest callback
+# mode), cheap enough for production. Every update is one of the hooks below,
+# called by one line of the loop's iteration (_loop.pyx), as libuv's
+# uv__metrics_* hooks are; with FL_METRICS=0 they compile to nothing.
+#   metrics_iteration     an iteration starts
+#   metrics_polled        after the poll: blocking-poll time
+#   metrics_timer_fired   per due timer: timers fired and how late (lag)
+#   metrics_ready         before running: the ready queue's high-water mark
+#   metrics_callback      after each callback: count, time, the longest one
 # Time is read from a coarse clock (a few ns per read) and chained, each
 # reading closing one interval and opening the next, so the totals telescope to
 # the true elapsed time; single intervals are only as precise as the coarse
@@ -25,3 +29,48 @@ cdef struct LoopMetrics:
     double lag_total
     double mark                 # the last coarse timestamp taken
     Py_ssize_t ready_max
+
+
+cdef inline void metrics_iteration(LoopMetrics* m) noexcept nogil:
+    if FL_METRICS:
+        m.iterations += 1
+
+
+cdef inline void metrics_polled(LoopMetrics* m, double timeout) noexcept nogil:
+    # Waiting time; a non-blocking poll counts with the callbacks.
+    cdef double mark
+    if FL_METRICS and timeout != 0:
+        mark = fl_coarse_monotonic()
+        m.poll_seconds += mark - m.mark
+        m.mark = mark
+
+
+cdef inline void metrics_timer_fired(LoopMetrics* m, double lag) noexcept nogil:
+    if FL_METRICS:
+        m.timers_fired += 1
+        m.lag_total += lag
+        if lag > m.lag_max:
+            m.lag_max = lag
+
+
+cdef inline void metrics_ready(LoopMetrics* m, Py_ssize_t count) noexcept nogil:
+    if FL_METRICS and count > m.ready_max:
+        m.ready_max = count
+
+
+cdef inline bint metrics_callback(LoopMetrics* m, double tick) noexcept nogil:
+    """Close the interval of the callback that just ran. True when it is the
+    longest so far, by more than two ticks of the coarse clock: the caller
+    names it (rare, as the maximum only grows; naming may cost a repr)."""
+    cdef double mark, took
+    if not FL_METRICS:
+        return False
+    mark = fl_coarse_monotonic()
+    took = mark - m.mark
+    m.mark = mark
+    m.callbacks += 1
+    m.callback_seconds += took
+    if took > m.longest_callback and took > 2 * tick:
+        m.longest_callback = took
+        return True
+    return False

@@ -4,13 +4,33 @@ cdef enum:
     FL_WRITE = 2
 
 
+# What control() and set_interest() report.
+cdef enum:
+    CONTROL_DONE = 0
+    # The kernel had dropped the fd (its file was closed while registered and
+    # the number reused): it is registered anew, so any other interest the
+    # loop recorded on this fd belongs to the closed file.
+    CONTROL_REREGISTERED = 1
+
+
 cdef class Poller:
-    # Results of the last poll(): fds and their FL_* readiness, in kernel order.
+    # Results of the last poll(): fds and their FL_* readiness, in kernel
+    # order; read them with ready_event().
     cdef int* ready_fds
     cdef int* ready_masks
     cdef int ready_capacity
     cdef int registered        # fds with a non-zero interest mask
+    # The silent-poll rule (poll_is_silent): registrations a non-blocking
+    # poll can report nothing a callback could observe through.
+    cdef int wake_fd           # the loop's wake-up fd (call_soon_threadsafe)
+    cdef int quiet_fd          # the self-pipe while no signal handler writes to it, else -1
+    cdef bint quiet_reading    # quiet_fd is registered for reading
 
+    # What the loop calls: control() plus the silent-poll bookkeeping.
+    cdef int set_interest(self, int fd, int old_mask, int new_mask, bint rearm) except -1
+    cdef int set_quiet_fd(self, int fd, bint reading) except -1
+    cdef bint poll_is_silent(self) noexcept
+    # What each backend implements.
     cdef int control(self, int fd, int old_mask, int new_mask, bint rearm) except -1
     # One-shot interest for a sock_* wait on an fd with no other interest:
     # the kernel disables it after one event, so finishing the wait costs no
@@ -23,3 +43,9 @@ cdef class Poller:
 
 
 cdef Poller make_poller()
+
+
+cdef inline int ready_event(Poller poller, int i, int* mask) noexcept:
+    """The i-th event of the last poll(): its fd, and its FL_* readiness in mask."""
+    mask[0] = poller.ready_masks[i]
+    return poller.ready_fds[i]

@@ -1,11 +1,25 @@
 """Where an iteration polls: the kernel readiness interface behind one small API.
 
-``Poller.control(fd, old, new)`` moves an fd's interest from one FL_* mask to
-another with at most one syscall, and ``Poller.poll(timeout)`` fills
-``ready_fds``/``ready_masks``. ``EpollPoller`` calls epoll directly (Linux);
-``SelectorPoller`` wraps ``selectors.DefaultSelector`` for every other
-platform (and on Linux when ``FASTLOOP_POLLER=selectors``, which is how the
-fallback is tested here). The loop above never knows which one it has.
+The contract the loop (``_loop.pyx``) uses, and nothing else:
+
+* ``set_interest(fd, old, new, rearm)`` moves an fd's interest from one FL_*
+  mask to another (the backend's ``control()``, at most one syscall on
+  epoll); it returns ``CONTROL_DONE`` or ``CONTROL_REREGISTERED`` (the fd's
+  file was closed while registered and the number reused: whatever else the
+  loop had registered on it is stale);
+* ``arm_oneshot``/``rearm_oneshot`` for ``sock_*`` waits (below);
+* ``poll(timeout)`` returns the number of events, read with
+  ``ready_event(poller, i, &mask)``;
+* ``poll_is_silent()``: whether a non-blocking poll can be skipped, decided
+  from what is registered (only the wake-up fd, and the self-pipe while no
+  signal handler writes into it: ``set_quiet_fd``);
+* ``registered``, ``close()``.
+
+``EpollPoller`` calls epoll directly (Linux); ``SelectorPoller`` wraps
+``selectors.DefaultSelector`` for every other platform (and on Linux when
+``FASTLOOP_POLLER=selectors``, which is how the fallback is tested here:
+``make test`` reruns the fd, sock_*, transport and accept tests with
+``--poller selectors``). The loop above never knows which one it has.
 
 One-shot registrations (``arm_oneshot``) serve ``sock_*`` waits. A wait
 that ends normally leaves the fd in the epoll set, disabled by the kernel
@@ -14,6 +28,26 @@ with one EPOLL_CTL_MOD instead of an ADD and a DEL per wait. A parked
 registration can never report anything, so one left behind by a closed fd
 whose open file lives on elsewhere (dup, fork) stays silent: never a spin,
 never an event for whatever reuses the fd number.
+
+What the kernel holds for an fd beyond the loop's masks (``EpollPoller.kstate``):
+
+=========  ==========================================  =========================
+state      meaning                                     left by
+=========  ==========================================  =========================
+KS_PLAIN   level-triggered interest as the masks say   control(); the default
+           (or none)
+KS_ARMED   one-shot interest, enabled                  arm_oneshot(),
+                                                       rearm_oneshot()
+KS_FIRED   one-shot interest that reported once; the   poll() reporting an
+           kernel disabled it                          ARMED fd
+KS_PARKED  disabled one-shot interest the loop no      control(fd, m, 0) on a
+           longer wants; still in the epoll set and    FIRED/PARKED fd
+           counted in ``registered``; re-enabled by
+           the next arm_oneshot() (one EPOLL_CTL_MOD)
+=========  ==========================================  =========================
+
+Any non-zero control() on a one-shot fd makes it KS_PLAIN again; removing an
+ARMED one (a cancelled wait) deletes it from the set.
 """
 
 cimport cython
@@ -50,6 +84,9 @@ cdef class Poller:
         self.ready_masks = NULL
         self.ready_capacity = 0
         self.registered = 0
+        self.wake_fd = -1
+        self.quiet_fd = -1
+        self.quiet_reading = False
 
     def __dealloc__(self):
         PyMem_Free(self.ready_fds)
@@ -70,6 +107,29 @@ cdef class Poller:
         self.ready_masks = masks
         self.ready_capacity = n
         return 0
+
+    @cython.final
+    cdef int set_interest(self, int fd, int old_mask, int new_mask, bint rearm) except -1:
+        cdef int rc = self.control(fd, old_mask, new_mask, rearm)
+        if fd == self.quiet_fd:
+            self.quiet_reading = (new_mask & FL_READ) != 0
+        return rc
+
+    @cython.final
+    cdef int set_quiet_fd(self, int fd, bint reading) except -1:
+        self.quiet_fd = fd
+        self.quiet_reading = fd >= 0 and reading
+        return 0
+
+    @cython.final
+    cdef bint poll_is_silent(self) noexcept:
+        # A non-blocking poll of the wake-up fd alone (or with the quiet fd)
+        # can only drain the wake-up counter: call_soon_threadsafe() has
+        # already queued its callback, and a pending wake-up is drained by the
+        # next blocking poll; nothing writes into the quiet fd. So a busy loop
+        # without I/O makes no syscall per iteration. Any other registration
+        # (a parked one-shot one included) makes the poll real.
+        return self.registered <= (self.wake_fd >= 0) + self.quiet_reading
 
     # The two methods every concrete poller implements.
     cdef int control(self, int fd, int old_mask, int new_mask, bint rearm) except -1:
@@ -162,9 +222,6 @@ cdef class EpollPoller(Poller):
         self._reserve(n)
         return 0
 
-    def fileno(self):
-        return self.epfd
-
     cdef int close(self) except -1:
         if self.epfd >= 0:
             close(self.epfd)
@@ -172,8 +229,8 @@ cdef class EpollPoller(Poller):
         return 0
 
     cdef int control(self, int fd, int old_mask, int new_mask, bint rearm) except -1:
-        # 0: done; 1: the kernel had forgotten the fd and it was registered
-        # anew (the old interest belonged to a closed file).
+        # CONTROL_REREGISTERED: the kernel had forgotten the fd and it was
+        # registered anew (the old interest belonged to a closed file).
         cdef epoll_event ev
         cdef int rc
         cdef int state = self.state(fd)
@@ -196,11 +253,10 @@ cdef class EpollPoller(Poller):
             # The fd was closed while registered and its number reused: the
             # kernel dropped the old registration, so register the new file.
             # (The stdlib's selector keeps the stale key and never polls the
-            # new file; see docs/design.md.) Returning 1 tells the caller
-            # that whatever else it had registered on this fd is stale.
+            # new file; see docs/design.md.)
             rc = epoll_ctl(self.epfd, EPOLL_CTL_ADD, fd, &ev)
             if rc == 0:
-                return 1
+                return CONTROL_REREGISTERED
         if rc < 0:
             if old_mask == new_mask:
                 # A re-arm only: the stdlib's selector makes no syscall when
@@ -248,7 +304,7 @@ cdef class EpollPoller(Poller):
         if rc < 0 and errno == ENOENT:
             rc = epoll_ctl(self.epfd, EPOLL_CTL_ADD, fd, &ev)
             if rc == 0 and old_mask != 0:
-                return 1
+                return CONTROL_REREGISTERED
         if rc < 0:
             if old_mask == 0:
                 # Nobody will fd_forget() it: the parked count goes here.
@@ -344,9 +400,6 @@ cdef class SelectorPoller(Poller):
         self.selector = selectors.DefaultSelector()
         self._reserve(64)
 
-    def fileno(self):
-        return self.selector.fileno()
-
     cdef int close(self) except -1:
         if self.selector is not None:
             self.selector.close()
@@ -366,6 +419,19 @@ cdef class SelectorPoller(Poller):
             self.registered += 1
         elif old_mask != new_mask:
             self.selector.modify(fd, new_mask)
+        elif rearm:
+            # The same interest again: register anew, as EpollPoller does, so
+            # that a file whose fd number was reused after a close while
+            # registered is polled (selectors would keep the stale key).
+            # Which other interest is stale cannot be told here: CONTROL_DONE.
+            self.selector.unregister(fd)
+            try:
+                self.selector.register(fd, new_mask)
+            except OSError:
+                # A closed fd: the stdlib makes no syscall for an unchanged
+                # mask, so it cannot fail here; neither may we. (remove_*
+                # later finds it unregistered, as after a failed modify().)
+                pass
         return 0
 
     cdef int poll(self, double timeout) except -1:

@@ -9,8 +9,8 @@ cdef struct TimerEntry:
 
 
 cdef class TimerHandle(Handle):
-    cdef double when_
-    cdef object when_obj        # call_at's ``when`` when not a float (int, ...)
+    cdef double deadline
+    cdef object when_given      # call_at's ``when`` when not a float (int, ...), for when()
     cdef readonly bint _scheduled
     cdef TimerHeap heap         # set while the handle sits in a heap
 
@@ -24,7 +24,10 @@ cdef class TimerHeap:
     # Mirror of the owning loop's debug flag, so TimerHandle.cancel() needs no
     # Python call to learn it.
     cdef public bint debug
-    cdef object owner           # the loop; also makes the type GC-aware
+    # Never set: one Python-object field makes Cython give the type GC
+    # support (tp_traverse/tp_clear), which _timers.pyx then extends to the
+    # handles in ``entries``.
+    cdef object _gc_support
 
     cdef int push(self, TimerHandle h) except -1
     cdef TimerHandle pop(self)
@@ -32,6 +35,17 @@ cdef class TimerHeap:
     cdef int compact(self) except -1
     cdef int clear(self) except -1
     cdef list handles(self)
+
+
+# The compaction rule, the stdlib's (_run_once): rebuild the heap without its
+# cancelled entries once there are more than COMPACT_MIN_TIMERS of them all
+# and cancelled ones are the majority (its _MIN_SCHEDULED_TIMER_HANDLES and
+# _MIN_CANCELLED_TIMER_HANDLES_FRACTION).
+cdef enum:
+    COMPACT_MIN_TIMERS = 100
+
+cdef inline bint cancelled_dominate(TimerHeap heap) noexcept:
+    return heap.size > COMPACT_MIN_TIMERS and heap.cancelled * 2 > heap.size
 
 
 cdef TimerHandle new_timer(double when, object callback, object args, object loop,

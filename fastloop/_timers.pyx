@@ -32,9 +32,9 @@ cdef class TimerHandle(Handle):
         if when is None:
             raise TypeError('when cannot be None')
         Handle.__init__(self, callback, args, loop, context)
-        self.when_ = when
+        self.deadline = when
         if type(when) is not float:
-            self.when_obj = when
+            self.when_given = when
         self._scheduled = False
 
     @property
@@ -44,9 +44,9 @@ cdef class TimerHandle(Handle):
     def when(self):
         """Return a scheduled callback time (same clock as loop.time())."""
         # As given: the stdlib keeps call_at(5)'s int, and its repr says when=5.
-        if self.when_obj is not None:
-            return self.when_obj
-        return self.when_
+        if self.when_given is not None:
+            return self.when_given
+        return self.deadline
 
     def _repr_info(self):
         info = Handle._repr_info(self)
@@ -54,32 +54,32 @@ cdef class TimerHandle(Handle):
         return info
 
     def __hash__(self):
-        return hash(self.when_)
+        return hash(self.deadline)
 
     def __lt__(self, other):
         if isinstance(other, TimerHandle):
-            return self.when_ < (<TimerHandle>other).when_
+            return self.deadline < (<TimerHandle>other).deadline
         return NotImplemented
 
     def __le__(self, other):
         if isinstance(other, TimerHandle):
-            return self.when_ < (<TimerHandle>other).when_ or self.__eq__(other)
+            return self.deadline < (<TimerHandle>other).deadline or self.__eq__(other)
         return NotImplemented
 
     def __gt__(self, other):
         if isinstance(other, TimerHandle):
-            return self.when_ > (<TimerHandle>other).when_
+            return self.deadline > (<TimerHandle>other).deadline
         return NotImplemented
 
     def __ge__(self, other):
         if isinstance(other, TimerHandle):
-            return self.when_ > (<TimerHandle>other).when_ or self.__eq__(other)
+            return self.deadline > (<TimerHandle>other).deadline or self.__eq__(other)
         return NotImplemented
 
     def __eq__(self, other):
         if isinstance(other, TimerHandle):
             o = <TimerHandle>other
-            return (self.when_ == o.when_ and self._callback == o._callback
+            return (self.deadline == o.deadline and self._callback == o._callback
                     and self._args == o._args and self._cancelled == o._cancelled)
         return NotImplemented
 
@@ -102,7 +102,7 @@ cdef TimerHandle new_timer(double when, object callback, object args, object loo
     h._args = args
     h._loop = loop
     h._context = PyContext_CopyCurrent() if context is None else context
-    h.when_ = when
+    h.deadline = when
     if debug:
         h._source_traceback = _extract_stack(_getframe(0))
     return h
@@ -147,8 +147,7 @@ cdef void _sift_to_leaf(TimerEntry* heap, Py_ssize_t size, Py_ssize_t pos) noexc
 @cython.auto_pickle(False)
 cdef class TimerHeap:
 
-    def __cinit__(self, owner=None):
-        self.owner = owner
+    def __cinit__(self):
         self.entries = NULL
         self.size = 0
         self.capacity = 0
@@ -167,7 +166,7 @@ cdef class TimerHeap:
     cdef int push(self, TimerHandle h) except -1:
         cdef TimerEntry* grown
         cdef Py_ssize_t cap
-        if self.size == self.capacity and self.size > 100 and self.cancelled * 2 > self.size:
+        if self.size == self.capacity and cancelled_dominate(self):
             # Mostly cancelled timers: reclaim their slots instead of growing,
             # so a callback that schedules and cancels millions of timers
             # without yielding to the loop still runs in bounded memory.
@@ -183,7 +182,7 @@ cdef class TimerHeap:
             self.entries = grown
             self.capacity = cap
         Py_INCREF(h)
-        self.entries[self.size].when = h.when_
+        self.entries[self.size].when = h.deadline
         self.entries[self.size].handle = <PyObject*>h
         self.size += 1
         _sift_to_root(self.entries, 0, self.size - 1)

@@ -23,6 +23,7 @@ from libc.errno cimport errno
 from fastloop._corebase cimport os_error, would_block
 from fastloop._readbytes cimport read_bytes, recv
 
+
 from fastloop import _compat
 
 cdef extern from "_sys.h" nogil:

@@ -2,15 +2,12 @@
 
 import asyncio
 import collections.abc
-import errno
 
 from fastloop import _accept, _compat, _sockops, sslproto
 from fastloop._loop import LoopCore
 from fastloop.datagram import DatagramTransport
 from fastloop.pipes import ReadPipeTransport, WritePipeTransport
 from fastloop.transport import SocketTransport, native_capable
-
-_OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 
 class _SelectorMap(collections.abc.Mapping):
@@ -128,54 +125,11 @@ class Loop(LoopCore, asyncio.SelectorEventLoop):
             return super()._make_ssl_transport(rawsock, protocol, sslcontext, waiter, **kwargs)
         return sslproto.make_ssl_transport(self, rawsock, protocol, sslcontext, waiter, **kwargs)
 
-    # The server accept loop: native, one accept4(2) per connection
-    # (fastloop/_accept.pyx); it hands every listening socket it cannot serve
-    # natively to _accept_connection_py below.
+    # The server accept loop: native, one accept4(2) per connection, and its
+    # Python fallback for the listening sockets the native one cannot serve;
+    # both pause on EMFILE as fastloop/_accept.pyx describes.
     _accept_connection = _accept.accept_connection
-
-    def _accept_connection_py(self, protocol_factory, sock, sslcontext=None, server=None,
-                              backlog=100, *timeouts, **timeout_kwargs):
-        # The Python accept loop: the fallback of the native one, for sockets
-        # that are not plain socket.socket objects, families other than
-        # AF_INET/AF_INET6/AF_UNIX and platforms without accept4.
-        # The stdlib's accept loop, with one difference: when accept() runs out
-        # of fds (or memory) it reports once, pauses accepting for
-        # ACCEPT_RETRY_DELAY and stops. The stdlib keeps looping up to
-        # `backlog` times, each failure calling the exception handler and
-        # scheduling yet another retry, so an fd shortage floods the handler
-        # (tens of thousands of reports) and multiplies the retry timers.
-        trailing = _compat.accept_trailing(timeouts, timeout_kwargs)
-        for _ in range(backlog + _compat.ACCEPT_EXTRA_TRIES):
-            try:
-                conn, addr = sock.accept()
-                if self._debug:
-                    _compat.transport_logger.debug(
-                        "%r got a new connection from %r: %r", server, addr, conn
-                    )
-                conn.setblocking(False)
-            except ConnectionAbortedError:
-                if _compat.ACCEPT_SKIPS_ABORTED:
-                    continue
-                return None
-            except (BlockingIOError, InterruptedError):
-                return None
-            except OSError as exc:
-                if exc.errno not in _OUT_OF_RESOURCES:
-                    raise  # the loop's exception handling reports it
-                self.call_exception_handler({
-                    "message": "socket.accept() out of system resource",
-                    "exception": exc,
-                    "socket": _compat.TransportSocket(sock),
-                })
-                self._remove_reader(sock.fileno())
-                self.call_later(_compat.ACCEPT_RETRY_DELAY, self._start_serving,
-                                protocol_factory, sock, sslcontext, server, backlog,
-                                *trailing)
-                return None
-            else:
-                _compat.accept_one(self, protocol_factory, conn, addr, sslcontext, server,
-                                   trailing)
-        return None
+    _accept_connection_py = _accept.accept_connection_py
 
     def close(self):
         super().close()

@@ -1,10 +1,29 @@
 import asyncio
+import json
+import os
+import time
 
 import pytest
 
 import fastloop
 
 pytest_plugins = ["fastloop.pytest_plugin"]
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--poller", choices=("epoll", "selectors"), default=None,
+        help="run fastloop loops on this poller (sets FASTLOOP_POLLER for the "
+             "session; `make test` reruns the fd, sock_*, transport and accept "
+             "tests with --poller selectors, the default off Linux)")
+
+
+def pytest_configure(config):
+    poller = config.getoption("--poller")
+    if poller:
+        # Read by every loop at creation (fastloop/_poller.pyx make_poller);
+        # subprocesses the tests start inherit it.
+        os.environ["FASTLOOP_POLLER"] = poller
 
 # Factories for tests that run the same program on both loops and compare.
 LOOPS = {
@@ -42,3 +61,25 @@ def same_on_both_loops(scenario):
             loop.close()
     assert results["fastloop"] == results["asyncio"]
     return results["fastloop"]
+
+
+def report_progress(name, stats, every=50):
+    """For long differential runs: write ``stats`` as JSON to
+    $FASTLOOP_PROGRESS_DIR/<name>.json every ``every`` examples, so a run that
+    is stopped before it finishes still tells how far it got."""
+    where = os.environ.get("FASTLOOP_PROGRESS_DIR")
+    if where and stats["examples"] % every == 0:
+        tmp = os.path.join(where, name + ".json.tmp")
+        with open(tmp, "w") as f:
+            json.dump(dict(stats, time=time.strftime("%H:%M:%S")), f)
+        os.replace(tmp, os.path.join(where, name + ".json"))
+
+
+def report_mismatch(name, example, message):
+    """For long differential runs: append a mismatching example (its repr)
+    to $FASTLOOP_PROGRESS_DIR/<name>-mismatches.txt, so that one hypothesis
+    cannot replay (a flaky failure prints no example) is still on record."""
+    where = os.environ.get("FASTLOOP_PROGRESS_DIR")
+    if where:
+        with open(os.path.join(where, name + "-mismatches.txt"), "a") as f:
+            f.write(f"{time.strftime('%H:%M:%S')} {message}\n{example!r}\n\n")

@@ -25,10 +25,7 @@ from pathlib import Path
 
 import pytest
 
-try:
-    import fastloop
-except ImportError:
-    fastloop = None
+import fastloop
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 if not EXAMPLES.is_dir():
@@ -37,23 +34,16 @@ if not EXAMPLES.is_dir():
 
 TIMEOUT = 30  # seconds for any one program; they normally take well under one
 
-LOOPS = [
-    pytest.param(
-        "fastloop",
-        marks=pytest.mark.skipif(fastloop is None, reason="fastloop is not built yet"),
-    ),
-    "asyncio",
-]
+LOOPS = ["fastloop", "asyncio"]
 
 
 def example_env(**changes: str | None) -> dict[str, str]:
     env = dict(os.environ)
     # Report unclosed sockets and transports, which are hidden by default.
     env["PYTHONWARNINGS"] = "default::ResourceWarning"
-    if fastloop is not None:
-        # Make the examples import the very fastloop these tests imported.
-        root = Path(fastloop.__file__).resolve().parent.parent
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+    # Make the examples import the very fastloop these tests imported.
+    root = Path(fastloop.__file__).resolve().parent.parent
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
     for name, value in changes.items():
         if value is None:
             env.pop(name, None)

@@ -79,5 +79,57 @@ def test_loop_top_example_prints_live_lines():
     )
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("listening on 127.0.0.1:")
-    assert len(lines) >= 3
+    # The example counts ticks, not wall time: one line per interval while
+    # ticks * interval < duration (0, 0.3, 0.6, 0.9), so exactly four.
+    assert len(lines) == 1 + 4
     assert all(re.match(r"iter/s +[\d,]+ +cb/s", line) for line in lines[1:])
+
+
+NO_METRICS_PROBE = """
+import asyncio, fastloop
+loop = fastloop.new_event_loop()
+for call in (loop.metrics, lambda: fastloop.metrics(loop)):
+    try:
+        call()
+    except RuntimeError as exc:
+        print("RuntimeError:", exc)
+    else:
+        print("no error")
+out = []
+loop.call_soon(out.append, 1)
+loop.call_later(0.001, out.append, 2)
+loop.call_later(0.002, loop.stop)
+loop.run_forever()
+print(out)
+loop.close()
+"""
+
+
+@pytest.mark.timeout(900)  # a full rebuild of the variant takes minutes on a loaded box
+def test_metrics_in_a_build_with_metrics_compiled_out():
+    # FASTLOOP_NO_METRICS=1 (used by bench/metrics_overhead.py) compiles the
+    # counters out: metrics() must say so, and the loop must still work.
+    # The build is kept in build/no-metrics/, so only changed modules rebuild.
+    import importlib.util
+    import shutil
+    import sysconfig
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    tool = os.path.join(root, "bench", "metrics_overhead.py")
+    if not os.path.exists(os.path.join(root, "setup.py")) or not os.path.exists(tool):
+        pytest.skip("not a source checkout (setup.py and bench/ absent): cannot build")
+    if importlib.util.find_spec("Cython") is None:
+        pytest.skip("Cython is not installed: cannot build the no-metrics variant")
+    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(cc) is None:
+        pytest.skip(f"no C compiler ({cc}) on PATH: cannot build the no-metrics variant")
+    spec = importlib.util.spec_from_file_location("metrics_overhead", tool)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    dest = os.path.join(root, "build", "no-metrics")
+    module.build_without_metrics(dest)
+    out = subprocess.run([sys.executable, "-c", NO_METRICS_PROBE], cwd=dest,
+                         env=dict(os.environ, PYTHONPATH=dest), capture_output=True,
+                         text=True, timeout=60, check=True)
+    message = "this fastloop build has metrics compiled out (FASTLOOP_NO_METRICS)"
+    assert out.stdout.splitlines() == [f"RuntimeError: {message}"] * 2 + ["[1, 2]"]

@@ -1,5 +1,6 @@
 """call_soon_threadsafe from other threads: nothing lost, prompt wake-up, closed loop."""
 
+import socket
 import threading
 import time
 
@@ -63,31 +64,41 @@ def test_no_lost_callbacks(any_loop, busy):
         assert mine == list(range(PER_THREAD))
 
 
-def test_blocked_loop_is_woken_promptly(any_loop):
+def test_blocked_loop_is_woken_by_call_soon_threadsafe(any_loop):
     loop = any_loop
-    woke = []
-    posted = threading.Event()
+    stopped_by = []
+    entered = threading.Event()
 
     def poster():
+        entered.wait(5)
         time.sleep(0.05)  # the loop is blocked in poll with no timer by now
-        posted.set()
-        loop.call_soon_threadsafe(lambda: (woke.append(time.monotonic()), loop.stop()))
+        loop.call_soon_threadsafe(lambda: (stopped_by.append("post"), loop.stop()))
 
+    def guard():
+        # Hang guard only: if the wake-up was lost, the loop would block
+        # forever; this ends the test and is recorded as a failure below.
+        stopped_by.append("guard")
+        loop.stop()
+
+    loop.call_soon(entered.set)
     t = threading.Thread(target=poster)
     t.start()
-    t0 = time.monotonic()
-    # No timers at all: only the wake-up can end this poll. A hang guard
-    # thread stops the loop if the wake-up was lost.
-    guard = threading.Timer(5, lambda: loop.call_soon_threadsafe(loop.stop))
-    guard.start()
+    # No timers at all: only the wake-up can end this poll. The guard wakes
+    # the loop through a socket reader instead of call_soon_threadsafe, which
+    # is what is under test.
+    r, w = socket.socketpair()
+    loop.add_reader(r, guard)
+    timer = threading.Timer(10, w.send, (b"x",))
+    timer.start()
     try:
         loop.run_forever()
     finally:
-        guard.cancel()
+        timer.cancel()
         t.join()
-    assert posted.is_set()
-    assert woke, "the loop was not woken by call_soon_threadsafe"
-    assert woke[0] - t0 < 5
+        loop.remove_reader(r)
+        r.close()
+        w.close()
+    assert stopped_by == ["post"]
 
 
 def test_repeated_wakeups_while_blocked(any_loop):

@@ -7,6 +7,8 @@ import math
 import pytest
 from conftest import LOOPS
 
+import fastloop
+
 
 def outcome(fn):
     """The result of ``fn()`` or the type of exception it raised."""
@@ -170,7 +172,10 @@ def test_timer_handle_like_stdlib(any_loop):
     h1 = loop.call_at(when, cb, 1, 2)
     h2 = loop.call_at(when + 1, cb, 1, 2)
     h3 = loop.call_at(when, cb, 1, 2)
-    assert isinstance(h1, asyncio.TimerHandle) or type(h1).__name__ == "TimerHandle"
+    # fastloop's TimerHandle is its own native type (not a subclass of the
+    # stdlib's); each loop must return its own timer type.
+    expected = fastloop.TimerHandle if isinstance(loop, fastloop.Loop) else asyncio.TimerHandle
+    assert type(h1) is expected
     assert h1.when() == when
     assert not h1.cancelled()
     assert h1 < h2 and h2 > h1 and h1 <= h3 and h1 >= h3 and h1 <= h2
@@ -267,3 +272,24 @@ def test_overridden_time_drives_scheduling_like_the_stdlib():
         assert when > fastloop.Loop.time(shifted) + 999
     finally:
         shifted.close()
+
+
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+def test_dropped_loop_with_pending_timers_is_collected():
+    # timer -> callback (a bound method of the loop) -> loop -> heap -> timer:
+    # the heap holds its timers in a C array, so only _timers.pyx's extended
+    # tp_traverse/tp_clear let the cyclic GC see and break this cycle when
+    # the loop is dropped without close().
+    import gc
+    import weakref
+
+    loop = fastloop.new_event_loop()
+    for delay in (10, 20, 30):
+        loop.call_later(delay, loop.stop)
+    loop.call_at(loop.time() + 40, loop.call_soon, loop.stop)
+    ref = weakref.ref(loop)
+    timer_ref = weakref.ref(loop._scheduled[0])
+    del loop
+    gc.collect()
+    assert ref() is None, "a dropped loop with pending timers was never collected"
+    assert timer_ref() is None

@@ -281,8 +281,38 @@ def test_write_errors_match(action):
     assert results["fastloop"] == results["asyncio"]
 
 
-def test_fastloop_module_exports_transport_type():
-    assert fastloop.transport.SocketTransport is SocketTransport
+def test_connections_get_fastloops_transport_type():
+    # Both ends of a fastloop TCP connection are fastloop's SocketTransport
+    # (not the stdlib's _SelectorSocketTransport) and still asyncio.Transport.
+    loop = fastloop.new_event_loop()
+    try:
+        async def main():
+            server_side = loop.create_future()
+            server = await loop.create_server(
+                lambda: _Keep(server_side), "127.0.0.1", 0)
+            port = server.sockets[0].getsockname()[1]
+            client, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
+            srv = await server_side
+            kinds = [type(client), type(srv)]
+            client.close()
+            srv.close()
+            server.close()
+            await server.wait_closed()
+            return kinds, [isinstance(t, asyncio.Transport) for t in (client, srv)]
+
+        kinds, is_transport = loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert kinds == [SocketTransport, SocketTransport]
+    assert is_transport == [True, True]
+
+
+class _Keep(asyncio.Protocol):
+    def __init__(self, fut):
+        self.fut = fut
+
+    def connection_made(self, transport):
+        self.fut.set_result(transport)
 
 
 def test_loops_in_threads_never_see_each_others_bytes():
@@ -357,6 +387,43 @@ def test_the_state_fastloop_keeps_natively_is_what_the_stdlib_transport_assigns(
     finally:
         stdlib_loop.close()
         fast_loop.close()
+
+
+def test_set_protocol_switches_the_read_path():
+    # set_protocol() between a Protocol and a BufferedProtocol changes how
+    # the transport delivers reads (data_received vs get_buffer/buffer_updated):
+    # fastloop keeps that choice as a native read mode, set when the stdlib's
+    # set_protocol() assigns _read_ready_cb.
+    stages = [b"A" * 3000, b"B" * 70_000, b"C" * 5000]
+
+    async def main(loop):
+        first = Recorder()
+        buffered = BufferedRecorder(4096)
+        last = Recorder()
+        server, client = await start_pair(loop, first)
+        tr = first.transport
+        got = []
+        for chunk, proto in zip(stages, (first, buffered, last), strict=True):
+            if proto is not first:
+                tr.set_protocol(proto)
+            before = len(proto.data)
+            client.transport.write(chunk)
+            for _ in range(10_000):  # iterations, not time
+                if len(proto.data) - before >= len(chunk):
+                    break
+                await asyncio.sleep(0)
+            got.append((type(proto).__name__, bytes(proto.data[before:])))
+        tr.close()
+        client.transport.close()
+        server.close()
+        return got
+
+    results = {name: run_on(name, main) for name in LOOPS}
+    expected = [("Recorder", stages[0]), ("BufferedRecorder", stages[1]),
+                ("Recorder", stages[2])]
+    for name, (got, errors) in results.items():
+        assert got == expected, name
+        assert errors == [], name
 
 
 def test_closed_transport_is_freed_without_the_cyclic_gc():

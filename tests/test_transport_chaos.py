@@ -30,7 +30,7 @@ import random
 import socket
 
 import pytest
-from conftest import LOOPS
+from conftest import LOOPS, report_mismatch, report_progress
 from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import strategies as st
 
@@ -289,6 +289,7 @@ def check_oracle(out):
 
 def differential(sc):
     STATS["examples"] += 1
+    report_progress("transport_chaos", STATS)
     a = run_on("asyncio", sc)
     b = run_on("asyncio", sc)
     if key(a) != key(b):
@@ -307,6 +308,8 @@ def differential(sc):
             STATS["stdlib_nondeterministic"] += 1
             assume(False)
         f = run_on("fastloop", sc)
+        if key(f) != key(a):
+            report_mismatch("transport_chaos", sc, describe(a, f))
     assert key(f) == key(a), describe(a, f)
 
 
