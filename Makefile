@@ -40,13 +40,23 @@ test: build lint pytest
 clean:
 	rm -rf build $(VENV) fastloop/*.so fastloop/*.c
 
-# Release wheels: `make wheels` builds the sdist and one wheel per pyenv Python
-# (WHEEL_PYTHONS) into wheelhouse/, the Linux ones repaired to manylinux_*;
-# `make test-wheels` installs each into a fresh venv with no compiler reachable
-# and runs tests/ against site-packages. The tooling lives in its own venv.
+# Release wheels (tools/wheels.sh): `make wheels` builds the sdist and one
+# Linux wheel per Python of WHEEL_PYTHONS that the machine has into
+# wheelhouse/, repaired by auditwheel to manylinux_*; `make test-wheels`
+# installs each into a fresh venv with no compiler reachable and runs tests/
+# against site-packages. A version is taken from pyenv, else from PATH, else
+# (3.14, 3.15 on these Debian 12 machines) from the Debian-unstable chroot of
+# SID_PYTHON, where the wheel is built, repaired and tested; a version found
+# nowhere is skipped with a line saying so (`make wheels-plan` shows which
+# route each takes). The host tooling lives in WHEELS_VENV, the chroot's in
+# WHEELS_SID_VENV (a venv made there only runs there).
 WHEELS_VENV ?= .venv-wheels
-WHEEL_PYTHONS ?= 3.10 3.11 3.12 3.13
+WHEELS_SID_VENV ?= .venv-wheels-sid
+WHEEL_PYTHONS ?= 3.10 3.11 3.12 3.13 3.14 3.15
 WHEEL_PYTEST_ARGS ?= tests
+SID_PYTHON ?= $(abspath $(CURDIR)/../shared/tools/sid-python.sh)
+WHEELS_ENV = WHEELS_VENV=$(WHEELS_VENV) WHEELS_SID_VENV=$(WHEELS_SID_VENV) \
+	WHEEL_PYTHONS="$(WHEEL_PYTHONS)" SID_PYTHON=$(SID_PYTHON)
 
 $(WHEELS_VENV)/.installed: requirements-wheels.txt
 	$(PYTHON) -m venv $(WHEELS_VENV)
@@ -54,13 +64,15 @@ $(WHEELS_VENV)/.installed: requirements-wheels.txt
 	$(WHEELS_VENV)/bin/python -m pip install --quiet -r requirements-wheels.txt
 	touch $@
 
-.PHONY: wheels test-wheels
+.PHONY: wheels test-wheels wheels-plan
 wheels: $(WHEELS_VENV)/.installed
-	WHEELS_VENV=$(WHEELS_VENV) WHEEL_PYTHONS="$(WHEEL_PYTHONS)" tools/wheels.sh build
+	$(WHEELS_ENV) tools/wheels.sh build
 
 test-wheels: $(WHEELS_VENV)/.installed
-	WHEELS_VENV=$(WHEELS_VENV) WHEEL_PYTHONS="$(WHEEL_PYTHONS)" \
-		WHEEL_PYTEST_ARGS="$(WHEEL_PYTEST_ARGS)" tools/wheels.sh test
+	$(WHEELS_ENV) WHEEL_PYTEST_ARGS="$(WHEEL_PYTEST_ARGS)" tools/wheels.sh test
+
+wheels-plan:
+	@$(WHEELS_ENV) tools/wheels.sh plan
 
 # CPython's own test.test_asyncio on fastloop and on the stdlib loop, for every
 # pyenv Python; writes docs/conformance.md. (make test runs it for the default
