@@ -8,10 +8,10 @@
 #   tools/wheels.sh test    each wheel in a fresh venv, installed with no compiler
 #                           reachable, test suite run against site-packages
 #
-# Where each Python comes from (first match): a path is used as it is; "3.12"
-# is pyenv's 3.12, else a python3.12 on PATH, else python3.12 inside the
-# Debian-unstable chroot of $SID_PYTHON (how 3.14 and 3.15 are had on these
-# Debian 12 machines). In the chroot this script runs itself again
+# Where each Python comes from: a path is used as it is; "3.12" is found by
+# tools/pythons.sh: pyenv's 3.12, else a python3.12 on PATH, else python3.12
+# inside the Debian-unstable chroot of $SID_PYTHON (how 3.14 and 3.15 are had
+# on these Debian 12 machines). In the chroot this script runs itself again
 # (`sid-python.sh run tools/wheels.sh build-one|test-one ...`): the wheel is
 # built, repaired and tested there, against that system's libraries, with
 # auditwheel from a tools venv made inside ($WHEELS_SID_VENV; a venv made in
@@ -51,38 +51,33 @@ log() { printf '\n=== %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # locate VERSION: sets WHERE (host | chroot | skip), PY (the interpreter, as
-# named where it runs) and WHY (for a skip: what was looked for).
+# named where it runs) and WHY (for a skip: what was looked for). A version is
+# found as tools/pythons.sh finds it (the project's one rule for that).
 locate() {
-    local v=$1 prefix out
+    local v=$1 how what
     WHERE=skip PY= WHY=
     case $v in
         */*)
             if [ -x "$v" ]; then WHERE=host PY=$v; else WHY="$v is not an executable"; fi
             return 0 ;;
     esac
-    if prefix=$(pyenv prefix "$v" 2>/dev/null) && [ -x "$prefix/bin/python" ]; then
-        WHERE=host PY="$prefix/bin/python"; return 0
-    fi
-    if PY=$(command -v "python$v"); then WHERE=host; return 0; fi
-    PY=
-    if [ -n "${FASTLOOP_IN_CHROOT:-}" ]; then
-        WHY="no python$v in the chroot"; return 0
-    fi
-    if [ ! -x "$SID_PYTHON" ]; then
-        WHY="not in pyenv, no python$v on PATH, and no chroot tool ($SID_PYTHON is absent)"
-        return 0
-    fi
-    if out=$("$SID_PYTHON" run "python$v" -c '' 2>&1); then
-        WHERE=chroot PY="python$v"; return 0
-    fi
-    WHY="not in pyenv, no python$v on PATH, and the chroot cannot run it ($(echo "$out" | tail -1))"
+    read -r _ how what <<<"$(PYTHONS="$v" SID_PYTHON="$SID_PYTHON" "$ROOT/tools/pythons.sh" list)"
+    case $how in
+        host) WHERE=host PY=$what ;;
+        sid) if [ -n "${FASTLOOP_IN_CHROOT:-}" ]; then
+                 WHY="no python$v in the chroot"
+             else
+                 WHERE=chroot PY=$what
+             fi ;;
+        *) WHY=$what ;;
+    esac
 }
 
 skipped() { printf 'SKIP Python %s: %s\n' "$1" "$2"; }
 
 # Run this script's SUBCOMMAND inside the chroot, with the same settings.
 in_chroot() {
-    "$SID_PYTHON" run env FASTLOOP_IN_CHROOT=1 WHEELS_SID_VENV="$WHEELS_SID_VENV" \
+    bash "$SID_PYTHON" run env FASTLOOP_IN_CHROOT=1 WHEELS_SID_VENV="$WHEELS_SID_VENV" \
         WHEELHOUSE="$WHEELHOUSE" TESTS="$TESTS" WHEEL_PYTEST_ARGS="${WHEEL_PYTEST_ARGS:-tests}" \
         "$ROOT/tools/wheels.sh" "$@"
 }
@@ -113,7 +108,13 @@ build() {
     ver=$(version)
     [ -n "$ver" ] || die "cannot read __version__ from fastloop/_version.py"
     mkdir -p "$WHEELHOUSE"
-    rm -f "$WHEELHOUSE"/fastloop-*.whl "$WHEELHOUSE"/fastloop-*.tar.gz
+    # The wheels of the Pythons built now are replaced; those of others stay
+    # (make wheels WHEEL_PYTHONS=3.15 rebuilds one).
+    rm -f "$WHEELHOUSE"/fastloop-*.tar.gz
+    for v in "${present[@]}"; do
+        case $v in */*) v=$("$v" -c 'import sys; print("%d.%d" % sys.version_info[:2])') ;; esac
+        rm -f "$WHEELHOUSE"/fastloop-*-cp"${v/./}"-*.whl
+    done
     raw=$(mktemp -d)  # global: the EXIT trap outlives this function
     trap 'rm -rf "${raw:-}"' EXIT
 
