@@ -44,12 +44,14 @@ clean:
 # Linux wheel per Python of WHEEL_PYTHONS that the machine has into
 # wheelhouse/, repaired by auditwheel to manylinux_*; `make test-wheels`
 # installs each into a fresh venv with no compiler reachable and runs tests/
-# against site-packages. A version is taken from pyenv, else from PATH, else
-# (3.14, 3.15 on these Debian 12 machines) from the Debian-unstable chroot of
-# SID_PYTHON, where the wheel is built, repaired and tested; a version found
-# nowhere is skipped with a line saying so (`make wheels-plan` shows which
-# route each takes). The host tooling lives in WHEELS_VENV, the chroot's in
-# WHEELS_SID_VENV (a venv made there only runs there).
+# against site-packages. A version is found as tools/pythons.sh finds it:
+# pyenv, else PATH, else (3.14, 3.15 on these Debian 12 machines) the
+# Debian-unstable chroot of SID_PYTHON, where the wheel is then built, repaired
+# and tested; a version found nowhere is skipped with a line saying so (`make
+# wheels-plan` shows which route each takes). `make wheels WHEEL_PYTHONS=3.15`
+# rebuilds one wheel and keeps the others. The host tooling lives in
+# WHEELS_VENV, the chroot's in WHEELS_SID_VENV (a venv made there only runs
+# there). wheelhouse/README.md says what the manylinux tags mean.
 WHEELS_VENV ?= .venv-wheels
 WHEELS_SID_VENV ?= .venv-wheels-sid
 WHEEL_PYTHONS ?= 3.10 3.11 3.12 3.13 3.14 3.15
