@@ -53,13 +53,25 @@ test: build lint typecheck pytest
 clean:
 	rm -rf build $(VENV) fastloop/*.so
 
-# Release wheels: `make wheels` builds the sdist and one wheel per pyenv Python
-# (WHEEL_PYTHONS) into wheelhouse/, the Linux ones repaired to manylinux_*;
-# `make test-wheels` installs each into a fresh venv with no compiler reachable
-# and runs tests/ against site-packages. The tooling lives in its own venv.
+# Release wheels (tools/wheels.sh): `make wheels` builds the sdist and one
+# Linux wheel per Python of WHEEL_PYTHONS that the machine has into
+# wheelhouse/, repaired by auditwheel to manylinux_*; `make test-wheels`
+# installs each into a fresh venv with no compiler reachable and runs tests/
+# against site-packages. A version is found as tools/pythons.sh finds it:
+# pyenv, else PATH, else (3.14, 3.15 on these Debian 12 machines) the
+# Debian-unstable chroot of SID_PYTHON, where the wheel is then built, repaired
+# and tested; a version found nowhere is skipped with a line saying so (`make
+# wheels-plan` shows which route each takes). `make wheels WHEEL_PYTHONS=3.15`
+# rebuilds one wheel and keeps the others. The host tooling lives in
+# WHEELS_VENV, the chroot's in WHEELS_SID_VENV (a venv made there only runs
+# there). wheelhouse/README.md says what the manylinux tags mean.
 WHEELS_VENV ?= .venv-wheels
-WHEEL_PYTHONS ?= 3.10 3.11 3.12 3.13
+WHEELS_SID_VENV ?= .venv-wheels-sid
+WHEEL_PYTHONS ?= 3.10 3.11 3.12 3.13 3.14 3.15
 WHEEL_PYTEST_ARGS ?= tests
+SID_PYTHON ?= $(abspath $(CURDIR)/../shared/tools/sid-python.sh)
+WHEELS_ENV = WHEELS_VENV=$(WHEELS_VENV) WHEELS_SID_VENV=$(WHEELS_SID_VENV) \
+	WHEEL_PYTHONS="$(WHEEL_PYTHONS)" SID_PYTHON=$(SID_PYTHON)
 
 $(WHEELS_VENV)/.installed: requirements-wheels.txt
 	$(PYTHON) -m venv $(WHEELS_VENV)
@@ -67,13 +79,15 @@ $(WHEELS_VENV)/.installed: requirements-wheels.txt
 	$(WHEELS_VENV)/bin/python -m pip install --quiet -r requirements-wheels.txt
 	touch $@
 
-.PHONY: wheels test-wheels
+.PHONY: wheels test-wheels wheels-plan
 wheels: $(WHEELS_VENV)/.installed
-	WHEELS_VENV=$(WHEELS_VENV) WHEEL_PYTHONS="$(WHEEL_PYTHONS)" tools/wheels.sh build
+	$(WHEELS_ENV) tools/wheels.sh build
 
 test-wheels: $(WHEELS_VENV)/.installed
-	WHEELS_VENV=$(WHEELS_VENV) WHEEL_PYTHONS="$(WHEEL_PYTHONS)" \
-		WHEEL_PYTEST_ARGS="$(WHEEL_PYTEST_ARGS)" tools/wheels.sh test
+	$(WHEELS_ENV) WHEEL_PYTEST_ARGS="$(WHEEL_PYTEST_ARGS)" tools/wheels.sh test
+
+wheels-plan:
+	@$(WHEELS_ENV) tools/wheels.sh plan
 
 # CPython's own test.test_asyncio on fastloop and on the stdlib loop, for every
 # supported Python this machine has (tools/pythons.sh: pyenv's 3.10-3.13, and
