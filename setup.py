@@ -14,7 +14,8 @@ from setuptools import Extension, setup
 
 DEBUG = os.environ.get("FASTLOOP_DEBUG", "") not in ("", "0")
 
-MODULES = ["_handles", "_queue", "_timers", "_poller", "_loop", "_transport", "_sockops", "_accept"]
+MODULES = ["_handles", "_queue", "_timers", "_poller", "_loop", "_transport", "_sockops", "_accept",
+           "_watchstate"]
 
 if DEBUG:
     cflags = ["-O0", "-g", "-UNDEBUG"]

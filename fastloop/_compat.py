@@ -156,6 +156,13 @@ _FORMAT_TAKES_DEBUG = (
 )
 
 extract_stack = format_helpers.extract_stack
+#: Every thread's innermost Python frame (sys._current_frames, documented but
+#: underscored): how the watchdog sees where a blocked loop's thread is.
+current_frames = sys._current_frames
+#: The stdlib code that calls a loop's run_forever(): frames down to it on a
+#: loop thread's stack belong to the runner, the frames below it to a callback.
+RUNNER_FILE = base_events.__file__
+RUNNER_FUNCTIONS = ("run_until_complete", "run_forever")
 set_running_loop = events._set_running_loop
 get_running_loop = events._get_running_loop
 is_debug_mode = coroutines._is_debug_mode
