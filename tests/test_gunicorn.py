@@ -1,0 +1,116 @@
+"""gunicorn with uvicorn workers on fastloop: ``gunicorn -k fastloop.gunicorn_worker.UvicornWorker``.
+
+Starts gunicorn with two workers on 127.0.0.1 (port 0; the port comes from
+its log) and checks that both workers serve requests on a fastloop loop. The
+app's ``/hold`` blocks the serving worker's loop for a moment, so requests
+sent meanwhile are accepted by the other worker; rounds of concurrent
+requests repeat until both workers answered (bounded). The run also has
+FASTLOOP_WATCHDOG set, as a deployment would: the held loop is reported.
+"""
+
+import concurrent.futures
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+import fastloop
+
+pytest.importorskip("gunicorn", reason="gunicorn is not installed "
+                    "(pip install -r requirements-test-extra.txt)")
+pytest.importorskip("uvicorn_worker", reason="uvicorn-worker is not installed "
+                    "(pip install -r requirements-test-extra.txt)")
+httpx = pytest.importorskip("httpx", reason="httpx is not installed "
+                            "(pip install -r requirements-test-extra.txt)")
+
+HERE = Path(__file__).resolve().parent
+TIMEOUT = 30
+ROUNDS = 20
+
+
+class Gunicorn:
+    def __init__(self, workers):
+        self.cmd = [sys.executable, "-m", "gunicorn", "-k", "fastloop.gunicorn_worker.UvicornWorker",
+                    "-w", str(workers), "-b", "127.0.0.1:0", "--chdir", str(HERE),
+                    "--graceful-timeout", "10", "--log-level", "info", "gunicorn_app:app"]
+        env = dict(os.environ, PYTHONUNBUFFERED="1", FASTLOOP_WATCHDOG="0.1")
+        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, env=env)
+        self.lines = []
+        self._queue = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self._wait_for_port()}"
+
+    def _pump(self):
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def _wait_for_port(self):
+        while True:
+            try:
+                line = self._queue.get(timeout=TIMEOUT)
+            except queue.Empty:
+                self.proc.kill()
+                pytest.fail(f"gunicorn did not start in {TIMEOUT} s:\n{self.output()}")
+            if line is None:
+                self.proc.wait(TIMEOUT)
+                pytest.fail(f"gunicorn exited ({self.proc.returncode}):\n{self.output()}")
+            match = re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", line)
+            if match:
+                return int(match.group(1))
+
+    def output(self):
+        return "".join(self.lines)
+
+    def stop(self):
+        """SIGTERM: gunicorn's graceful shutdown of the arbiter and its workers."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                pytest.fail(f"gunicorn ignored SIGTERM:\n{self.output()}")
+        return self.proc.returncode
+
+
+def get(url):
+    with httpx.Client(timeout=TIMEOUT) as client:     # a new connection each time
+        response = client.get(url)
+    response.raise_for_status()
+    return response.json()
+
+
+def test_two_gunicorn_workers_serve_on_fastloop():
+    server = Gunicorn(workers=2)
+    try:
+        answers = []
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            for _ in range(ROUNDS):
+                answers += pool.map(get, [f"{server.url}/hold"] * 4)
+                if len({a["pid"] for a in answers}) >= 2:
+                    break
+        answers.append(get(f"{server.url}/whoami"))
+    finally:
+        status = server.stop()
+    output = server.output()
+    pids = {a["pid"] for a in answers}
+    assert len(pids) == 2, (answers, output)
+    assert {a["ppid"] for a in answers} == {server.proc.pid}
+    assert {(a["module"], a["class"]) for a in answers} == {
+        (fastloop.Loop.__module__, fastloop.Loop.__qualname__)}
+    for pid in pids:
+        assert f"Booting worker with pid: {pid}" in output
+    assert status == 0, output
+    assert "Traceback" not in output, output
+    # FASTLOOP_WATCHDOG reached the workers' loops: the held loop was reported.
+    assert "gunicorn_app.py:17 in hold_the_loop()" in output, output
