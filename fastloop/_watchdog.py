@@ -202,6 +202,7 @@ _pending = collections.deque()  # (watch, report, event) waiting to be delivered
 _deliver_lock = threading.Lock()
 _thread = None
 _default = None                 # (threshold, callback) for loops created from now on
+scans = 0                       # how often the watcher has looked (tests, bench/)
 
 
 def check_threshold(threshold):
@@ -338,6 +339,8 @@ def _run():
 
 def _scan():
     """Sample every watched loop; queue the reports. Returns seconds to sleep."""
+    global scans
+    scans += 1
     now = _watchstate.coarse_now()
     wait = 1.0
     for key, w in list(_watches.items()):

@@ -79,5 +79,20 @@ def test_loop_top_example_prints_live_lines():
     )
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("listening on 127.0.0.1:")
-    assert len(lines) >= 3
-    assert all(re.match(r"iter/s +[\d,]+ +cb/s", line) for line in lines[1:])
+    status = [line for line in lines[1:] if not line.startswith("    ")]
+    assert len(status) >= 2
+    assert all(re.match(r"iter/s +[\d,]+ +cb/s.* last block ", line) for line in status)
+
+
+@pytest.mark.skipif(not os.path.isdir(EXAMPLES), reason="examples/ is not next to tests/")
+def test_loop_top_example_shows_the_last_watchdog_report():
+    proc = subprocess.run(
+        [sys.executable, os.path.join(EXAMPLES, "loop_top.py"), "--port", "0",
+         "--interval", "0.5", "--duration", "2", "--watchdog", "0.1", "--block-every", "0.6"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )
+    assert "last block" in proc.stdout and "ms in simulate_blocking_call() loop_top.py:" in proc.stdout
+    # The full report is shown under its line, naming the blocking line.
+    assert "    fastloop watchdog: the event loop in thread 'MainThread' was blocked" in proc.stdout
+    assert "in simulate_blocking_call()" in proc.stdout
+    assert "time.sleep(seconds)" in proc.stdout
