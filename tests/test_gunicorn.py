@@ -2,7 +2,6 @@
 
     gunicorn -k fastloop.gunicorn_worker.UvicornWorker -w 2 gunicorn_app:app
 
-
 Starts gunicorn with two workers on 127.0.0.1 (port 0; the port comes from
 its log) and checks that both workers serve requests on a fastloop loop. The
 app's ``/hold`` blocks the serving worker's loop for a moment, so requests
@@ -40,7 +39,8 @@ ROUNDS = 20
 class Gunicorn:
     def __init__(self, workers):
         self.cmd = [sys.executable, "-m", "gunicorn",
-                    "-k", "fastloop.gunicorn_worker.UvicornWorker", "-w", str(workers), "-b", "127.0.0.1:0", "--chdir", str(HERE),
+                    "-k", "fastloop.gunicorn_worker.UvicornWorker", "-w", str(workers),
+                    "-b", "127.0.0.1:0", "--chdir", str(HERE),
                     "--graceful-timeout", "10", "--log-level", "info", "gunicorn_app:app"]
         env = dict(os.environ, PYTHONUNBUFFERED="1", FASTLOOP_WATCHDOG="0.1")
         self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
