@@ -12,15 +12,12 @@ FASTLOOP_WATCHDOG set, as a deployment would: the held loop is reported.
 
 import concurrent.futures
 import os
-import queue
-import re
 import signal
-import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
+from server_process import ServerProcess
 
 import fastloop
 
@@ -36,54 +33,15 @@ TIMEOUT = 30
 ROUNDS = 20
 
 
-class Gunicorn:
-    def __init__(self, workers):
-        self.cmd = [sys.executable, "-m", "gunicorn",
-                    "-k", "fastloop.gunicorn_worker.UvicornWorker", "-w", str(workers),
-                    "-b", "127.0.0.1:0", "--chdir", str(HERE),
-                    "--graceful-timeout", "10", "--log-level", "info", "gunicorn_app:app"]
-        env = dict(os.environ, PYTHONUNBUFFERED="1", FASTLOOP_WATCHDOG="0.1")
-        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, env=env)
-        self.lines = []
-        self._queue = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self._wait_for_port()}"
-
-    def _pump(self):
-        for line in self.proc.stdout:
-            self.lines.append(line)
-            self._queue.put(line)
-        self._queue.put(None)
-
-    def _wait_for_port(self):
-        while True:
-            try:
-                line = self._queue.get(timeout=TIMEOUT)
-            except queue.Empty:
-                self.proc.kill()
-                pytest.fail(f"gunicorn did not start in {TIMEOUT} s:\n{self.output()}")
-            if line is None:
-                self.proc.wait(TIMEOUT)
-                pytest.fail(f"gunicorn exited ({self.proc.returncode}):\n{self.output()}")
-            match = re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", line)
-            if match:
-                return int(match.group(1))
-
-    def output(self):
-        return "".join(self.lines)
-
-    def stop(self):
-        """SIGTERM: gunicorn's graceful shutdown of the arbiter and its workers."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                pytest.fail(f"gunicorn ignored SIGTERM:\n{self.output()}")
-        return self.proc.returncode
+def start_gunicorn(workers):
+    cmd = [sys.executable, "-m", "gunicorn",
+           "-k", "fastloop.gunicorn_worker.UvicornWorker", "-w", str(workers),
+           "-b", "127.0.0.1:0", "--chdir", str(HERE),
+           "--graceful-timeout", "10", "--log-level", "info", "gunicorn_app:app"]
+    env = dict(os.environ, PYTHONUNBUFFERED="1", FASTLOOP_WATCHDOG="0.1")
+    # SIGTERM: gunicorn's graceful shutdown of the arbiter and its workers.
+    return ServerProcess("gunicorn", cmd, r"Listening at: http://127\.0\.0\.1:(\d+)", env,
+                         timeout=TIMEOUT, stop_signal=signal.SIGTERM)
 
 
 def get(url):
@@ -94,7 +52,7 @@ def get(url):
 
 
 def test_two_gunicorn_workers_serve_on_fastloop():
-    server = Gunicorn(workers=2)
+    server = start_gunicorn(workers=2)
     try:
         answers = []
         with concurrent.futures.ThreadPoolExecutor(4) as pool:

@@ -1,12 +1,16 @@
 """``python -m fastloop``: version, info, and running unmodified programs."""
 
+import os
 import subprocess
 import sys
 import textwrap
 
 import pytest
+import watchdog_prog
 
 import fastloop
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 PROBE = textwrap.dedent("""
     import asyncio, sys
@@ -115,31 +119,15 @@ def test_runs_a_module_on_fastloop(tmp_path):
     assert out.stdout.strip() == "fastloop.loop ['x']"
 
 
-BLOCKING = textwrap.dedent("""
-    import asyncio, time
-
-    def parse_config():
-        time.sleep(0.4)
-
-    async def main():
-        await asyncio.sleep(0)
-        parse_config()
-        print("done")
-
-    asyncio.run(main())
-""")
-
-
 @pytest.mark.parametrize("how", ["script", "module"])
-def test_watchdog_option_reports_to_stderr(tmp_path, how):
-    (tmp_path / "blocking_prog.py").write_text(BLOCKING)
-    target = ("blocking_prog.py",) if how == "script" else ("-m", "blocking_prog")
-    out = run("--watchdog", "0.1", *target, cwd=tmp_path)
+def test_watchdog_option_reports_to_stderr(how):
+    target = ("watchdog_prog.py",) if how == "script" else ("-m", "watchdog_prog")
+    out = run("--watchdog", "0.1", *target, cwd=HERE)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "done"
     assert "fastloop watchdog: the event loop in thread 'MainThread' was blocked" in out.stderr
     assert "by task 'Task-1'" in out.stderr
-    assert "blocking_prog.py:5 in parse_config()" in out.stderr
+    assert f"watchdog_prog.py:{watchdog_prog.BLOCKING_LINE} in parse_config()" in out.stderr
     assert "    time.sleep(0.4)" in out.stderr
     assert "fastloop watchdog: the step of task 'Task-1' returned after" in out.stderr
     assert out.stderr.count("was blocked for") == 1

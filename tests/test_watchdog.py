@@ -11,6 +11,7 @@ import asyncio
 import ctypes
 import inspect
 import logging
+import os
 import subprocess
 import sys
 import textwrap
@@ -18,10 +19,12 @@ import threading
 import time
 
 import pytest
+import watchdog_prog
 
 import fastloop
 from fastloop import _watchdog
 
+HERE = os.path.dirname(os.path.abspath(__file__))
 THRESHOLD = 0.1
 BLOCK = 0.4
 DELIVERY_TIMEOUT = 30
@@ -328,24 +331,9 @@ def test_module_level_default_arms_new_and_running_loops():
         loop.close()
 
 
-def run_python(code, *args, env=None, cwd=None):
-    return subprocess.run([sys.executable, *args], input=code, capture_output=True, text=True,
-                          timeout=120, env=env, cwd=cwd)
-
-
-PROGRAM = textwrap.dedent("""
-    import asyncio, time
-
-    def parse_config():
-        time.sleep(0.4)
-
-    async def main():
-        await asyncio.sleep(0)
-        parse_config()
-        print("done")
-
-    asyncio.run(main())
-""")
+def run_python(code):
+    return subprocess.run([sys.executable, "-"], input=code, capture_output=True, text=True,
+                          timeout=120)
 
 
 def test_fork_child_does_not_inherit_the_watch():
@@ -393,24 +381,25 @@ def test_fork_child_does_not_inherit_the_watch():
         loop.run_until_complete(main())
         loop.close()
     """)
-    out = run_python(code, "-")
+    out = run_python(code)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["(0,", "['blocked_in_child'])", "0"], out.stdout
 
 
-def test_environment_variable_arms_loops_created_by_another_runner(tmp_path):
-    (tmp_path / "prog.py").write_text(PROGRAM.replace(
-        "asyncio.run(main())", "import fastloop; fastloop.run(main())"))
-    env = dict(__import__("os").environ, FASTLOOP_WATCHDOG="0.1")
-    out = subprocess.run([sys.executable, "prog.py"], capture_output=True, text=True,
-                         timeout=120, env=env, cwd=tmp_path)
+def test_environment_variable_arms_loops_created_by_another_runner():
+    # As under uvicorn --loop fastloop:new_event_loop: the program never
+    # mentions the watchdog; the environment switches it on.
+    env = dict(os.environ, FASTLOOP_WATCHDOG="0.1")
+    code = "import fastloop, watchdog_prog; fastloop.run(watchdog_prog.main())"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env, cwd=HERE)
     assert out.returncode == 0, out.stderr
-    assert "prog.py:5 in parse_config()" in out.stderr
+    assert f"watchdog_prog.py:{watchdog_prog.BLOCKING_LINE} in parse_config()" in out.stderr
     assert "returned after" in out.stderr
 
 
 def test_environment_variable_rejects_nonsense(tmp_path):
-    env = dict(__import__("os").environ, FASTLOOP_WATCHDOG="soon")
+    env = dict(os.environ, FASTLOOP_WATCHDOG="soon")
     out = subprocess.run([sys.executable, "-c", "import fastloop"], capture_output=True,
                          text=True, timeout=120, env=env)
     assert out.returncode == 0
