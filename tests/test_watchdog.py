@@ -391,8 +391,8 @@ def test_environment_variable_arms_loops_created_by_another_runner():
     # mentions the watchdog; the environment switches it on.
     env = dict(os.environ, FASTLOOP_WATCHDOG="0.1")
     code = "import fastloop, watchdog_prog; fastloop.run(watchdog_prog.main())"
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env, cwd=HERE)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, env=env, cwd=HERE)
     assert out.returncode == 0, out.stderr
     assert f"watchdog_prog.py:{watchdog_prog.BLOCKING_LINE} in parse_config()" in out.stderr
     assert "returned after" in out.stderr
