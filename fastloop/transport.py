@@ -34,6 +34,9 @@ class SocketTransport(_compat.SelectorSocketTransport):
     _conn_lost = _field("conn_lost")
     _eof = _field("eof")
     _empty_waiter = _field("empty_waiter")
+    if _compat.TRANSPORT_TRACKS_BUFFER_SIZE:
+        # 3.15+: the write buffer's size, kept as writes queue and drain.
+        _buffer_size = _field("buffer_size")
     # Setting it also picks the core's native read path.
     _read_ready_cb = property(operator.attrgetter("_core.read_cb"), _transport._set_read_ready_cb)
     # The reader callback the stdlib registers: the core's native method.
