@@ -160,6 +160,8 @@ REGISTRY = (
     Private(constants, "ACCEPT_RETRY_DELAY", "read: the accept pause"),
     Private(constants, "LOG_THRESHOLD_FOR_CONNLOST_WRITES", "read: the native write"),
     Private(trsock, "TransportSocket", "built: out-of-fds reports"),
+    Private(sys, "_current_frames", "called by the watchdog: the blocked loop thread's stack",
+            (_sig(),)),
 )
 
 
