@@ -3,11 +3,16 @@
 fastloop keeps the stdlib's non-hot machinery (transports for SSL/UDP/pipes,
 subprocesses, signals, DNS, executors) by inheriting from
 ``asyncio.SelectorEventLoop``. That machinery talks to its loop through private
-methods and attributes whose names and signatures drift between 3.10 and 3.14.
-This module names each one once and adapts to the running interpreter;
-``test_stdlib_private_names_exist`` in ``tests/test_api.py`` checks that every
-name still exists, so a new CPython release breaks one test instead of some
-callback at run time.
+methods and attributes whose names and signatures drift between 3.10 and 3.15.
+``REGISTRY`` lists each one fastloop calls, overrides, shadows or reads, with
+the signatures known on every supported Python; ``test_stdlib_private_names_exist``
+(tests/test_api.py) checks them on each Python, so a CPython rename or a new
+parameter fails one test instead of silently dropping a native path.
+
+Where behaviour differs between versions, the value below is read from the
+running stdlib itself wherever it can be (a probe of the stdlib's own method,
+e.g. the accept loop's rules or write()'s TypeError text), and taken from the
+version number only where it cannot.
 """
 
 import asyncio
@@ -137,6 +142,8 @@ REGISTRY = (
             (_sig("self"),)),
     Private(_TRANSPORT, "_read_ready__get_buffer", "overridden: native recv_into",
             (_sig("self"),)),
+    Private(_TRANSPORT, "_call_connection_lost", "overridden: also releases the native core",
+            (_sig("self", "exc"),)),
     Private(_TRANSPORT, "set_protocol", "called: picks the read path", (_sig("self", "protocol"),)),
     Private(_TRANSPORT, "_read_ready__on_eof", "called by the native read path", (_sig("self"),)),
     Private(_TRANSPORT, "_fatal_error", "called by the native read/write paths",
@@ -395,7 +402,14 @@ current_frames = sys._current_frames
 #: loop thread's stack belong to the runner, the frames below it to a callback.
 RUNNER_FILE = base_events.__file__
 RUNNER_FUNCTIONS = ("run_until_complete", "run_forever")
-set_running_loop = events._set_running_loop
+
+
+def set_running_loop(loop):
+    # Looked up per call, as the stdlib's run_forever does: tests (3.14+'s
+    # TestPyGetEventLoop) swap in the pure-Python implementation.
+    events._set_running_loop(loop)
+
+
 get_running_loop = events._get_running_loop
 is_debug_mode = coroutines._is_debug_mode
 

@@ -91,6 +91,15 @@ cdef class TransportCore:
         self.buffer_size = 0
         self.read_mode = READ_OTHER
 
+    def detach(self):
+        """Drop the back-reference to the transport once its connection is
+        lost: the stdlib's transport leaves no reference cycle behind then
+        (3.14 tests free it with the cyclic GC disabled), so neither may the
+        core. Nothing reaches the transport through the core afterwards:
+        every path checks conn_lost, which is set before the connection is
+        reported lost."""
+        self.transport = None
+
     def on_readable(self):
         """The transport's reader callback (what ``transport._read_ready`` is)."""
         if self.read_mode == READ_DATA:

@@ -45,6 +45,12 @@ class SocketTransport(_compat.SelectorSocketTransport):
     _read_ready__get_buffer = _transport._read_ready__get_buffer
     write = _transport.write
 
+    def _call_connection_lost(self, exc):
+        try:
+            super()._call_connection_lost(exc)
+        finally:
+            self._core.detach()
+
 
 def native_capable(sock):
     """The native paths call recv(2)/send(2) on the fd: only for real sockets."""
