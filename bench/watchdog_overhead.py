@@ -15,7 +15,11 @@ thread's instructions per look (``_watchdog.scans``). Under valgrind a run
 lasts ~50x longer than at full speed, so the watcher looks ~50x more often
 per operation than it would: the loop-thread difference is an upper bound.
 At full speed the watcher looks about once per threshold per busy loop (twice
-per threshold while a loop sits idle in its poller).
+per threshold while a loop sits idle in its poller). A benchmark whose
+callbacks last longer than the threshold under valgrind (timer
+schedule+cancel's task steps) is reported as blocked there; give
+``--threshold`` the full-speed threshold times the slowdown (e.g. 5) to
+keep valgrind's runs as healthy as the real ones.
 """
 
 import argparse
