@@ -4,16 +4,20 @@ Use it in one line::
 
     asyncio.run(main(), loop_factory=fastloop.new_event_loop)   # Python 3.12+
     fastloop.run(main())                                        # any Python
-    asyncio.set_event_loop_policy(fastloop.Policy())            # policy style
+    asyncio.set_event_loop_policy(fastloop.Policy())            # policy style, 3.10-3.13
+
+``Policy``/``EventLoopPolicy`` exist only where asyncio has policies (see
+fastloop/policy.py); everything else imports on any Python.
 """
 
 from fastloop import _compat, _watchdog
+from fastloop import policy as _policy
 from fastloop._handles import Handle
 from fastloop._timers import TimerHandle
 from fastloop._version import __version__
 from fastloop._watchdog import WatchdogReport
 from fastloop.loop import Loop
-from fastloop.policy import EventLoopPolicy, Policy, install, new_event_loop
+from fastloop.policy import install, new_event_loop
 from fastloop.runner import run
 
 
@@ -47,11 +51,19 @@ def watchdog(threshold, *, callback=None, loop=None):
     if isinstance(running, Loop):
         running.watchdog(threshold, callback=callback)
 
+
+if hasattr(_policy, "Policy"):
+    Policy = EventLoopPolicy = _policy.Policy
+
+
+def __getattr__(name):
+    # Where asyncio has no policies: the reason, instead of a bare AttributeError.
+    _policy.module_getattr(__name__, name)
+
+
 __all__ = [
-    "EventLoopPolicy",
     "Handle",
     "Loop",
-    "Policy",
     "TimerHandle",
     "WatchdogReport",
     "__version__",
@@ -61,3 +73,5 @@ __all__ = [
     "run",
     "watchdog",
 ]
+if hasattr(_policy, "Policy"):
+    __all__ += ["EventLoopPolicy", "Policy"]
