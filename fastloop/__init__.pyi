@@ -2,6 +2,7 @@
 # Checked against the runtime by `make typecheck` (mypy.stubtest) and used by
 # tests/typing/ (mypy --strict), both part of `make test`.
 import asyncio
+import traceback
 from collections.abc import Callable, Coroutine, Sequence
 from contextvars import Context
 from typing import Any, TypeVar
@@ -17,11 +18,13 @@ __all__ = [
     "Loop",
     "Policy",
     "TimerHandle",
+    "WatchdogReport",
     "__version__",
     "install",
     "metrics",
     "new_event_loop",
     "run",
+    "watchdog",
 ]
 
 @disjoint_base
@@ -55,6 +58,34 @@ class Loop(asyncio.SelectorEventLoop):
 
     def __init__(self) -> None: ...
     def metrics(self) -> dict[str, Any]: ...
+    def watchdog(self, threshold: float | None, *,
+                 callback: Callable[[WatchdogReport], object] | None = None) -> None: ...
+    def last_watchdog_report(self) -> WatchdogReport | None: ...
+
+class WatchdogReport:
+    """One episode of a blocked loop (see fastloop._watchdog)."""
+
+    threshold: float
+    blocked: float
+    stack: traceback.StackSummary | None
+    late: bool
+    task: asyncio.Task[Any] | None
+    task_name: str | None
+    handle: str | None
+    duration: float | None
+    finished: bool
+    thread_id: int
+    thread_name: str | None
+    wall_time: float
+    def __init__(self, loop: Loop, threshold: float, blocked: float,
+                 stack: traceback.StackSummary | None, late: bool,
+                 task: asyncio.Task[Any] | None, thread_id: int, episode: int) -> None: ...
+    @property
+    def loop(self) -> Loop | None: ...
+    @property
+    def where(self) -> str | None: ...
+    def format(self) -> str: ...
+    def format_returned(self) -> str: ...
 
 class Policy(asyncio.DefaultEventLoopPolicy):
     """An event loop policy whose loops are fastloop loops."""
@@ -67,3 +98,6 @@ def new_event_loop() -> Loop: ...
 def install() -> None: ...
 def run(main: Coroutine[Any, Any, _T], *, debug: bool | None = None) -> _T: ...
 def metrics(loop: Loop) -> dict[str, Any]: ...
+def watchdog(threshold: float | None, *,
+             callback: Callable[[WatchdogReport], object] | None = None,
+             loop: Loop | None = None) -> None: ...

@@ -237,6 +237,8 @@ REGISTRY = (
     Private(constants, "ACCEPT_RETRY_DELAY", "read: the accept pause"),
     Private(constants, "LOG_THRESHOLD_FOR_CONNLOST_WRITES", "read: the native write"),
     Private(trsock, "TransportSocket", "built: out-of-fds reports"),
+    Private(sys, "_current_frames", "called by the watchdog: the blocked loop thread's stack",
+            (_sig(),)),
 )
 
 
@@ -593,6 +595,13 @@ _FORMAT_TAKES_DEBUG = (
 )
 
 extract_stack = format_helpers.extract_stack
+#: Every thread's innermost Python frame (sys._current_frames, documented but
+#: underscored): how the watchdog sees where a blocked loop's thread is.
+current_frames = sys._current_frames
+#: The stdlib code that calls a loop's run_forever(): frames down to it on a
+#: loop thread's stack belong to the runner, the frames below it to a callback.
+RUNNER_FILE = base_events.__file__
+RUNNER_FUNCTIONS = ("run_until_complete", "run_forever")
 
 
 def set_running_loop(loop):

@@ -35,7 +35,6 @@ from fastloop._metrics cimport (
     FL_METRICS,
     fl_coarse_monotonic,
     fl_coarse_resolution,
-    metrics_callback,
     metrics_iteration,
     metrics_polled,
     metrics_ready,
@@ -182,6 +181,7 @@ cdef class LoopCore:
         self.slow_callback = 0.1
         self.coarse_tick = fl_coarse_resolution()
         self.counters.mark = fl_coarse_monotonic()
+        self.renote()
         self._notice_time_override()
         self.poller = make_poller()
         if fl_wakeup_open(&self.wake_rfd, &self.wake_wfd) < 0:
@@ -362,6 +362,9 @@ cdef class LoopCore:
         self._check_running()
         self._set_coroutine_origin_tracking(self.debug)
         self._old_agen_hooks = _get_asyncgen_hooks()
+        # Time between runs is neither a callback nor a poll (and must not look
+        # like a blocked first callback to the watchdog).
+        self.counters.mark = fl_coarse_monotonic()
         self.thread_id = _get_ident()
         _set_asyncgen_hooks(firstiter=self._asyncgen_firstiter_hook,
                             finalizer=self._asyncgen_finalizer_hook)
@@ -469,8 +472,42 @@ cdef class LoopCore:
                     self.run_debug(handle)
                 else:
                     handle._run()
-            if metrics_callback(&self.counters, self.coarse_tick):
-                self.longest_name = _format_handle(handle)
+            if FL_METRICS:
+                self.note_callback(handle)
+        return 0
+
+    cdef inline int note_callback(self, object handle) except -1:
+        cdef double mark = fl_coarse_monotonic()
+        cdef double took = mark - self.counters.mark
+        if took > self.note_above:
+            # Before the stamp moves on: until then the watchdog, which reads
+            # it from another thread, still sees the slow callback running.
+            self.note_slow(handle, took)
+        self.counters.mark = mark
+        self.counters.callbacks += 1
+        self.counters.callback_seconds += took
+        return 0
+
+    cdef int note_slow(self, object handle, double took) except -1:
+        # Rare (the maximum only grows; the watchdog's threshold is long):
+        # naming the callback may cost a repr, the watchdog a Python call.
+        # The watchdog first: until it has heard of the return, its thread
+        # would take any Python code here for the callback still blocking.
+        if self.watch_hook is not None and took > self.watch_threshold:
+            self.watch_hook(handle, took)
+        if took > self.counters.longest_callback and took > 2 * self.coarse_tick:
+            self.counters.longest_callback = took
+            self.longest_name = _format_handle(handle)
+        self.renote()
+        return 0
+
+    cdef int renote(self) noexcept:
+        cdef double above = self.counters.longest_callback
+        if above < 2 * self.coarse_tick:
+            above = 2 * self.coarse_tick
+        if self.watch_hook is not None and self.watch_threshold < above:
+            above = self.watch_threshold
+        self.note_above = above
         return 0
 
     def metrics(self):

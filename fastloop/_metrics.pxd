@@ -6,7 +6,8 @@
 #   metrics_polled        after the poll: blocking-poll time
 #   metrics_timer_fired   per due timer: timers fired and how late (lag)
 #   metrics_ready         before running: the ready queue's high-water mark
-#   metrics_callback      after each callback: count, time, the longest one
+# After each callback, LoopCore.note_callback (_loop.pyx) closes its interval:
+# count, time, the longest one, and the blocking-callback watchdog's hook.
 # Time is read from a coarse clock (a few ns per read) and chained, each
 # reading closing one interval and opening the next, so the totals telescope to
 # the true elapsed time; single intervals are only as precise as the coarse
@@ -56,21 +57,3 @@ cdef inline void metrics_timer_fired(LoopMetrics* m, double lag) noexcept nogil:
 cdef inline void metrics_ready(LoopMetrics* m, Py_ssize_t count) noexcept nogil:
     if FL_METRICS and count > m.ready_max:
         m.ready_max = count
-
-
-cdef inline bint metrics_callback(LoopMetrics* m, double tick) noexcept nogil:
-    """Close the interval of the callback that just ran. True when it is the
-    longest so far, by more than two ticks of the coarse clock: the caller
-    names it (rare, as the maximum only grows; naming may cost a repr)."""
-    cdef double mark, took
-    if not FL_METRICS:
-        return False
-    mark = fl_coarse_monotonic()
-    took = mark - m.mark
-    m.mark = mark
-    m.callbacks += 1
-    m.callback_seconds += took
-    if took > m.longest_callback and took > 2 * tick:
-        m.longest_callback = took
-        return True
-    return False

@@ -178,6 +178,7 @@ cdef class EpollPoller(Poller):
     cdef epoll_event* events
     cdef unsigned char* kstate      # per fd, KS_*
     cdef int kstate_size
+    cdef bint waiting               # in epoll_wait without the GIL: self.events is the kernel's
 
     def __cinit__(self):
         self.epfd = epoll_create1(EPOLL_CLOEXEC)
@@ -215,7 +216,14 @@ cdef class EpollPoller(Poller):
         return 0
 
     cdef int _grow_events(self, int n) except -1:
-        cdef epoll_event* ev = <epoll_event*>PyMem_Realloc(self.events, n * sizeof(epoll_event))
+        cdef epoll_event* ev
+        if self.waiting:
+            # Another thread registered an fd while this loop waits in
+            # epoll_wait without the GIL (against asyncio's one-thread rule,
+            # but it must not corrupt memory): the kernel may be writing into
+            # the array now, so it is not moved; poll() grows it next time.
+            return 0
+        ev = <epoll_event*>PyMem_Realloc(self.events, n * sizeof(epoll_event))
         if ev == NULL:
             raise MemoryError()
         self.events = ev
@@ -358,14 +366,19 @@ cdef class EpollPoller(Poller):
             ms = <int>ceil(timeout * 1e3)
         # As many slots as registered fds, like selectors.EpollSelector, so one
         # poll reports every ready fd and iterations match the stdlib's.
+        if self.registered > self.ready_capacity:
+            # Registrations made while the last wait was under way.
+            self._grow_events(max(self.registered, self.ready_capacity * 2))
         if ms == 0:
             # A zero timeout never blocks: releasing and re-taking the GIL
             # would cost more than the syscall and hand the GIL to another
             # thread once per iteration of a busy loop.
             n = epoll_wait(self.epfd, self.events, self.ready_capacity, 0)
         else:
+            self.waiting = True
             with nogil:
                 n = epoll_wait(self.epfd, self.events, self.ready_capacity, ms)
+            self.waiting = False
         if n < 0:
             if errno == EINTR:
                 # Run Python signal handlers now (KeyboardInterrupt propagates);

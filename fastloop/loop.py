@@ -3,7 +3,7 @@
 import asyncio
 import collections.abc
 
-from fastloop import _accept, _compat, _sockops, sslproto
+from fastloop import _accept, _compat, _sockops, _watchdog, sslproto
 from fastloop._loop import LoopCore
 from fastloop.datagram import DatagramTransport
 from fastloop.pipes import ReadPipeTransport, WritePipeTransport
@@ -78,6 +78,23 @@ class Loop(LoopCore, asyncio.SelectorEventLoop):
         # _read_from_self() dispatches them.
         _compat.init_loop(self, _SelectorView(self))
         self._set_quiet_fd(_compat.quiet_self_pipe_fd(self))
+        _watchdog.on_new_loop(self)
+
+    def watchdog(self, threshold, *, callback=None):
+        """Report any callback or task step that blocks this loop longer than
+        ``threshold`` seconds, with the stack of the loop's thread taken while
+        it blocks (``None`` switches the watchdog off).
+
+        Reports go to the ``fastloop.watchdog`` logger (WARNING), or to
+        ``callback(report)``, a ``fastloop.WatchdogReport``: called from the
+        watchdog's thread once when the block is seen and once more when the
+        callback returns (``report.duration`` then set).
+        """
+        _watchdog.watch(self, threshold, callback)
+
+    def last_watchdog_report(self):
+        """The latest ``fastloop.WatchdogReport`` of this loop, or None."""
+        return _watchdog.last_report(self)
 
     def _close_self_pipe(self):
         self._set_quiet_fd(-1)

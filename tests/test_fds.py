@@ -244,3 +244,48 @@ async def test_transport_repr_reads_the_selector():
         assert "closed" in repr(transport)
     finally:
         b.close()
+
+
+def test_many_fds_registered_from_another_thread_while_the_loop_waits():
+    # Against asyncio's one-thread rule, but it must not corrupt memory: the
+    # poller does not move the event array the kernel writes into while the
+    # loop waits without the GIL; it grows it before the next wait. 200 new
+    # fds outgrow the initial 64 slots while the loop is (most likely) blocked.
+    import threading
+    import time
+
+    import fastloop
+
+    loop = fastloop.new_event_loop()
+    pairs = [socket.socketpair() for _ in range(200)]
+    seen = set()
+    started = threading.Event()
+
+    def on_readable(fd):
+        seen.add(fd)
+        if len(seen) == len(pairs):
+            loop.stop()
+
+    def other_thread():
+        started.wait(10)
+        time.sleep(0.05)  # lets the loop reach its blocking poll; no assertion on time
+        for a, b in pairs:
+            loop.add_reader(a.fileno(), on_readable, a.fileno())
+            b.send(b"x")
+        loop.call_soon_threadsafe(lambda: None)
+
+    t = threading.Thread(target=other_thread)
+    try:
+        t.start()
+        loop.call_soon(started.set)
+        guard = loop.call_later(60, loop.stop)  # hang guard only
+        loop.run_forever()
+        guard.cancel()
+        t.join(10)
+        assert len(seen) == len(pairs)
+    finally:
+        for a, b in pairs:
+            loop.remove_reader(a.fileno())
+            a.close()
+            b.close()
+        loop.close()

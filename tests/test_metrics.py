@@ -79,11 +79,12 @@ def test_loop_top_example_prints_live_lines():
     )
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("listening on 127.0.0.1:")
-    # The example counts ticks, not wall time: one line per interval while
-    # ticks * interval < duration (0, 0.3, 0.6, 0.9), so exactly four.
-    assert len(lines) == 1 + 4
-    assert all(re.match(r"iter/s +[\d,]+ +cb/s", line) for line in lines[1:])
-
+    # The example counts ticks, not wall time: one status line per interval
+    # while ticks * interval < duration (0, 0.3, 0.6, 0.9), so exactly four
+    # (watchdog reports, when shown, are indented under their line).
+    status = [line for line in lines[1:] if not line.startswith("    ")]
+    assert len(status) == 4
+    assert all(re.match(r"iter/s +[\d,]+ +cb/s.* last block ", line) for line in status)
 
 NO_METRICS_PROBE = """
 import asyncio, fastloop
@@ -133,3 +134,17 @@ def test_metrics_in_a_build_with_metrics_compiled_out():
                          text=True, timeout=60, check=True)
     message = "this fastloop build has metrics compiled out (FASTLOOP_NO_METRICS)"
     assert out.stdout.splitlines() == [f"RuntimeError: {message}"] * 2 + ["[1, 2]"]
+
+
+@pytest.mark.skipif(not os.path.isdir(EXAMPLES), reason="examples/ is not next to tests/")
+def test_loop_top_example_shows_the_last_watchdog_report():
+    proc = subprocess.run(
+        [sys.executable, os.path.join(EXAMPLES, "loop_top.py"), "--port", "0",
+         "--interval", "0.5", "--duration", "2", "--watchdog", "0.1", "--block-every", "0.6"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )
+    assert "ms in simulate_blocking_call() loop_top.py:" in proc.stdout
+    # The full report is shown under its line, naming the blocking line.
+    assert "    fastloop watchdog: the event loop in thread 'MainThread' was blocked" in proc.stdout
+    assert "in simulate_blocking_call()" in proc.stdout
+    assert "time.sleep(seconds)" in proc.stdout

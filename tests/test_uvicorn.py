@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import queue
 import re
-import signal
-import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
+from server_process import ServerProcess
 
 import fastloop
 
@@ -48,7 +45,7 @@ def uvicorn_takes_loop_factory():
     return config.get_loop_factory() is fastloop.new_event_loop
 
 
-class Server:
+class Server(ServerProcess):
     """``python -m uvicorn`` on 127.0.0.1, port 0; the port comes from its log."""
 
     def __init__(self, *extra):
@@ -56,52 +53,12 @@ class Server:
             prefix = [sys.executable, "-m", "uvicorn", "--loop", "fastloop:new_event_loop"]
         else:
             prefix = [sys.executable, "-m", "fastloop", "-m", "uvicorn", "--loop", "asyncio"]
-        self.cmd = [*prefix, "--app-dir", str(HERE), "--host", "127.0.0.1", "--port", "0",
-                    "--lifespan", "on", "--http", "h11", "--log-level", "info", "--no-access-log",
-                    *extra, "uvicorn_app:app"]
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, env=env)
-        self.lines = []
-        self._queue = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-        self.port = self._wait_for_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def _pump(self):
-        for line in self.proc.stdout:
-            self.lines.append(line)
-            self._queue.put(line)
-        self._queue.put(None)
-
-    def _wait_for_port(self):
-        while True:
-            try:
-                line = self._queue.get(timeout=TIMEOUT)
-            except queue.Empty:
-                self.proc.kill()
-                pytest.fail(f"uvicorn did not start in {TIMEOUT} s:\n{self.output()}")
-            if line is None:
-                self.proc.wait(TIMEOUT)
-                pytest.fail(f"uvicorn exited ({self.proc.returncode}):\n{self.output()}")
-            match = re.search(r"Uvicorn running on http://127\.0\.0\.1:(\d+)", line)
-            if match:
-                return int(match.group(1))
-
-    def output(self):
-        return "".join(self.lines)
-
-    def stop(self):
-        """SIGINT, as Ctrl-C: uvicorn shuts down gracefully and exits 0."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                pytest.fail(f"uvicorn ignored SIGINT:\n{self.output()}")
-        return self.proc.returncode
+        cmd = [*prefix, "--app-dir", str(HERE), "--host", "127.0.0.1", "--port", "0",
+               "--lifespan", "on", "--http", "h11", "--log-level", "info", "--no-access-log",
+               *extra, "uvicorn_app:app"]
+        # SIGINT, as Ctrl-C: uvicorn shuts down gracefully and exits 0.
+        super().__init__("uvicorn", cmd, r"Uvicorn running on http://127\.0\.0\.1:(\d+)",
+                         dict(os.environ, PYTHONUNBUFFERED="1"), timeout=TIMEOUT)
 
 
 @pytest.fixture
