@@ -18,6 +18,7 @@ import faulthandler
 import importlib
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -145,6 +146,12 @@ def _filter(suite, exclude):
 
 
 def main(argv=None):
+    # A harness started in the background (`cmd &` in a script) inherits SIGINT
+    # ignored, and Python then installs no KeyboardInterrupt handler; CPython's
+    # Ctrl-C tests (test_runners' interrupt tests) expect the terminal's setup
+    # and would hang on either loop.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     ap = argparse.ArgumentParser()
     ap.add_argument("--loop", choices=["fastloop", "asyncio"], required=True)
     ap.add_argument("--module", required=True)
