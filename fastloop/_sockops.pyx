@@ -43,7 +43,7 @@ from libc.errno cimport EAGAIN, EINTR, errno
 from fastloop._handles cimport Handle
 from fastloop._loop cimport LoopCore
 from fastloop._poller cimport FL_READ, FL_WRITE
-from fastloop._recvbytes cimport recv_bytes
+from fastloop._readbytes cimport read_bytes
 
 import asyncio
 import os
@@ -165,11 +165,11 @@ cdef object _recv(object sock, object n):
     if fd >= 0:
         if n > RECV_COPY_MAX:
             # A large read goes straight into the bytes object it returns,
-            # as socket.recv() does (_recvbytes.pxd).
+            # as socket.recv() does (_readbytes.pxd, shared with the transports).
             while True:
-                data = recv_bytes(fd, n, RECV_COPY_MAX, &got, &err)
+                data = read_bytes(fd, n, True, &got, &err)
                 if got >= 0:
-                    return data
+                    return b"" if data is None else data
                 if err != EINTR:
                     return _syscall_failed(err)
                 PyErr_CheckSignals()
