@@ -18,10 +18,11 @@ straight to recv(2) and to the protocol, with no Python frame on the way.
 
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.errno cimport errno
 
-from fastloop._corebase cimport os_error, would_block
-from fastloop._readbytes cimport read_bytes, recv
+from fastloop._corebase cimport ReaderCore, os_error, would_block
+from fastloop._readbytes cimport COPY_MAX, read_bytes, recv
 
 
 from fastloop import _compat
@@ -46,6 +47,15 @@ cdef enum:
     READ_GET_BUFFER = 1
     READ_OTHER = 2
 
+# Small reads land here and are copied into a bytes object of their size:
+# allocating (and shrinking) a 256 KiB bytes object per read cost ~700
+# instructions of malloc work per 1 KiB message, more than the copy. One
+# buffer for every transport: the GIL is held from the recv() into it until
+# the bytes object is made (a bytes object is not GC-tracked, so making one
+# never runs Python code). A free-threaded build would need one per loop.
+cdef char _scratch[READ_BUFFER_SIZE]
+
+cdef str _stdlib_read_ready_name = _compat.SelectorSocketTransport._read_ready.__qualname__
 cdef bint BUFFER_IS_DEQUE = _compat.TRANSPORT_BUFFER_IS_DEQUE
 cdef bint TRACKS_BUFFER_SIZE = _compat.TRANSPORT_TRACKS_BUFFER_SIZE
 cdef bint ADDS_WRITER = _compat.TRANSPORT_ADDS_WRITER
@@ -56,9 +66,9 @@ cdef object _logger = _compat.transport_logger
 
 @cython.final
 @cython.auto_pickle(False)
-cdef class TransportCore:
-    """The per-message state of one SocketTransport, as C fields."""
-    cdef object transport       # owner; the registered reader keeps it alive, as the stdlib's does
+cdef class TransportCore(ReaderCore):
+    """The per-message state of one SocketTransport, as C fields; the
+    transport's registered reader itself (``_read_ready``, a callable)."""
     # What SocketTransport's properties of the same names (with a leading
     # underscore; _sock_fd for fd) read and assign.
     cdef public object protocol
@@ -70,24 +80,23 @@ cdef class TransportCore:
     cdef public bint eof
     cdef readonly object read_cb    # _read_ready_cb; set by _set_read_ready_cb()
     cdef int read_mode
+    # The last read brought more than COPY_MAX: receive straight into the
+    # bytes object (no copy of a large read) until a small one comes again.
+    cdef bint big_reads
 
     def __cinit__(self, transport):
         self.transport = transport
         self.fd = -1
         self.buffer_size = 0
         self.read_mode = READ_OTHER
+        self.reader_name = _stdlib_read_ready_name
 
-    def detach(self):
-        """Drop the back-reference to the transport once its connection is
-        lost: the stdlib's transport leaves no reference cycle behind then
-        (3.14 tests free it with the cyclic GC disabled), so neither may the
-        core. Nothing reaches the transport through the core afterwards:
-        every path checks conn_lost, which is set before the connection is
-        reported lost."""
-        self.transport = None
+    # detach() (ReaderCore's) drops the transport once the connection is
+    # lost; nothing reaches it through the core afterwards: every path checks
+    # conn_lost, which is set before the connection is reported lost.
 
-    def on_readable(self):
-        """The transport's reader callback (what ``transport._read_ready`` is)."""
+    cdef object on_readable(self):
+        # What a readiness event runs (ReaderCore.__call__).
         if self.read_mode == READ_DATA:
             self.read_data()
         elif self.read_mode == READ_GET_BUFFER:
@@ -112,12 +121,22 @@ cdef class TransportCore:
         cdef int err = 0
         if self.conn_lost:
             return 0
-        # Received straight into the bytes object data_received() gets, then
-        # shrunk: copying a large read out of a separate buffer cost more
-        # (100 KiB streams echo: ~10 % of the server's CPU).
-        data = read_bytes(self.fd, READ_BUFFER_SIZE, True, &n, &err)
-        if self.no_data(n, err):
-            return 0
+        if self.big_reads:
+            # Received straight into the bytes object data_received() gets,
+            # then shrunk: copying a large read out of the scratch buffer cost
+            # more (100 KiB streams echo: ~10 % of the server's CPU).
+            data = read_bytes(self.fd, READ_BUFFER_SIZE, True, &n, &err)
+            if self.no_data(n, err):
+                return 0
+            self.big_reads = n > COPY_MAX
+        else:
+            n = recv(self.fd, _scratch, READ_BUFFER_SIZE, 0)
+            if n <= 0:
+                err = errno if n < 0 else 0
+                self.no_data(n, err)
+                return 0
+            data = PyBytes_FromStringAndSize(_scratch, n)
+            self.big_reads = n > COPY_MAX
         try:
             self.protocol.data_received(data)
         except (SystemExit, KeyboardInterrupt):
@@ -180,7 +199,7 @@ cdef class TransportCore:
             raise RuntimeError('Cannot call write() after write_eof()')
         if self.empty_waiter is not None:
             raise RuntimeError('unable to write; sendfile is in progress')
-        if not data:
+        if (PyBytes_GET_SIZE(data) == 0) if type(data) is bytes else not data:
             return 0
         if self.conn_lost:
             if self.conn_lost >= LOG_THRESHOLD:
@@ -190,18 +209,25 @@ cdef class TransportCore:
         buffer = self.buffer
         if not buffer:
             # Nothing queued: send now, in this call, as the stdlib does.
-            PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
-            size = view.len
-            if size <= KEEP_GIL_MAX:
-                n = send(self.fd, view.buf, size, MSG_NOSIGNAL)
+            if type(data) is bytes and PyBytes_GET_SIZE(data) <= KEEP_GIL_MAX:
+                # What data_received() usually hands on: no buffer export.
+                size = PyBytes_GET_SIZE(data)
+                n = send(self.fd, PyBytes_AS_STRING(data), size, MSG_NOSIGNAL)
                 if n < 0:
                     err = errno
             else:
-                with nogil:
+                PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+                size = view.len
+                if size <= KEEP_GIL_MAX:
                     n = send(self.fd, view.buf, size, MSG_NOSIGNAL)
                     if n < 0:
                         err = errno
-            PyBuffer_Release(&view)
+                else:
+                    with nogil:
+                        n = send(self.fd, view.buf, size, MSG_NOSIGNAL)
+                        if n < 0:
+                            err = errno
+                PyBuffer_Release(&view)
             if n < 0:
                 if not would_block(err):
                     self.transport._fatal_error(os_error(err),

@@ -34,6 +34,9 @@ class ReleasesCore:
 
 
 class SocketTransport(ReleasesCore, _compat.SelectorSocketTransport):
+    # A slot, not a __dict__ entry: write() reads it on every call.
+    __slots__ = ("_core",)
+
     def __init__(self, *args, **kwargs):
         # Before the stdlib's __init__, which assigns the fields below.
         self._core = _transport.new_core(self)
@@ -51,7 +54,8 @@ class SocketTransport(ReleasesCore, _compat.SelectorSocketTransport):
     # Setting it also picks the core's native read path.
     _read_ready_cb = property(operator.attrgetter("_core.read_cb"), _transport._set_read_ready_cb)
     # The reader callback the stdlib registers: the core's native method.
-    _read_ready = property(operator.attrgetter("_core.on_readable"))
+    # The reader the stdlib registers: the native core (callable).
+    _read_ready = property(operator.attrgetter("_core"))
     _read_ready__data_received = _transport._read_ready__data_received
     _read_ready__get_buffer = _transport._read_ready__get_buffer
     write = _transport.write
