@@ -102,6 +102,7 @@ cdef object _strerror = os.strerror
 cdef object _accept_one = _compat.accept_one
 # The running stdlib's accept-loop rules (probed in _compat): one extra try
 # per wake-up and skipping a connection aborted before accept(), from 3.14.
+cdef Py_ssize_t ACCEPT_TRAILING_COUNT = len(_compat.ACCEPT_TIMEOUT_DEFAULTS)
 cdef Py_ssize_t ACCEPT_EXTRA_TRIES = _compat.ACCEPT_EXTRA_TRIES
 cdef bint ACCEPT_SKIPS_ABORTED = _compat.ACCEPT_SKIPS_ABORTED
 cdef str _OUT_OF_RESOURCES_MESSAGE = "socket.accept() out of system resource"
@@ -194,8 +195,12 @@ def accept_connection(LoopCore self, protocol_factory, sock, sslcontext=None, se
         return self._accept_connection_py(protocol_factory, sock, sslcontext, server,
                                           backlog, *timeouts, **timeout_kwargs)
     # The timeouts (3.15+: and the context) _start_serving passed, completed
-    # with their defaults: what a pause re-arms _start_serving with.
-    trailing = _compat.accept_trailing(timeouts, timeout_kwargs)
+    # with their defaults: what a pause re-arms _start_serving with. The
+    # stdlib's _start_serving passes them all positionally: that tuple is it.
+    if not timeout_kwargs and len(timeouts) == ACCEPT_TRAILING_COUNT:
+        trailing = timeouts
+    else:
+        trailing = _compat.accept_trailing(timeouts, timeout_kwargs)
     py_family = family
     stype = _sock_type(sock) | FL_SOCK_NONBLOCK
     proto = _sock_proto(sock)
