@@ -18,7 +18,14 @@ straight to recv(2) and to the protocol, with no Python frame on the way.
 
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.bytes cimport (
+    PyBytes_AS_STRING,
+    PyBytes_FromStringAndSize,
+    PyBytes_GET_SIZE,
+    _PyBytes_Resize,
+)
+from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
+from libc.string cimport memcpy, memset
 from libc.errno cimport errno
 
 from fastloop._corebase cimport ReaderCore, os_error, would_block
@@ -30,6 +37,22 @@ from fastloop import _compat
 cdef extern from "_sys.h" nogil:
     ssize_t send(int fd, const void* buf, size_t n, int flags)
     int MSG_NOSIGNAL
+
+cdef extern from "sys/uio.h" nogil:
+    struct iovec:
+        void* iov_base
+        size_t iov_len
+
+cdef extern from "sys/socket.h" nogil:
+    struct msghdr:
+        void* msg_name
+        unsigned int msg_namelen
+        iovec* msg_iov
+        size_t msg_iovlen
+        void* msg_control
+        size_t msg_controllen
+        int msg_flags
+    ssize_t recvmsg(int fd, msghdr* msg, int flags)
 
 # The stdlib reads at most max_size (256 KiB) per readiness event; so do we,
 # so that protocols see the same data_received() chunks.
@@ -47,11 +70,12 @@ cdef enum:
     READ_GET_BUFFER = 1
     READ_OTHER = 2
 
-# Small reads land here and are copied into a bytes object of their size:
-# allocating (and shrinking) a 256 KiB bytes object per read cost ~700
-# instructions of malloc work per 1 KiB message, more than the copy. One
+# Small reads land here (the part of a read beyond the size guessed from the
+# last one, or a connection's first read) and are copied into a bytes object
+# of their size: allocating (and shrinking) a 256 KiB bytes object per read
+# cost ~700 instructions of malloc work per 1 KiB message. One
 # buffer for every transport: the GIL is held from the recv() into it until
-# the bytes object is made (a bytes object is not GC-tracked, so making one
+# the bytes object is made or joined (a bytes object is not GC-tracked, so making one
 # never runs Python code). A free-threaded build would need one per loop.
 cdef char _scratch[READ_BUFFER_SIZE]
 
@@ -80,9 +104,11 @@ cdef class TransportCore(ReaderCore):
     cdef public bint eof
     cdef readonly object read_cb    # _read_ready_cb; set by _set_read_ready_cb()
     cdef int read_mode
-    # The last read brought more than COPY_MAX: receive straight into the
-    # bytes object (no copy of a large read) until a small one comes again.
-    cdef bint big_reads
+    # The size of the last read (0: none yet). Above COPY_MAX: receive
+    # straight into a 256 KiB bytes object, shrunk after (no copy of a large
+    # read); else the next read likely brings the same size (a request, a
+    # reply, an echo): see read_data.
+    cdef Py_ssize_t last_read
 
     def __cinit__(self, transport):
         self.transport = transport
@@ -121,14 +147,17 @@ cdef class TransportCore(ReaderCore):
         cdef int err = 0
         if self.conn_lost:
             return 0
-        if self.big_reads:
+        if self.last_read > COPY_MAX:
             # Received straight into the bytes object data_received() gets,
             # then shrunk: copying a large read out of the scratch buffer cost
             # more (100 KiB streams echo: ~10 % of the server's CPU).
             data = read_bytes(self.fd, READ_BUFFER_SIZE, True, &n, &err)
             if self.no_data(n, err):
                 return 0
-            self.big_reads = n > COPY_MAX
+        elif self.last_read:
+            data = self.read_guessed(&n)
+            if data is None:
+                return 0
         else:
             n = recv(self.fd, _scratch, READ_BUFFER_SIZE, 0)
             if n <= 0:
@@ -136,7 +165,7 @@ cdef class TransportCore(ReaderCore):
                 self.no_data(n, err)
                 return 0
             data = PyBytes_FromStringAndSize(_scratch, n)
-            self.big_reads = n > COPY_MAX
+        self.last_read = n
         try:
             self.protocol.data_received(data)
         except (SystemExit, KeyboardInterrupt):
@@ -144,6 +173,44 @@ cdef class TransportCore(ReaderCore):
         except BaseException as exc:
             self.transport._fatal_error(exc, 'Fatal error: protocol.data_received() call failed.')
         return 0
+
+    cdef object read_guessed(self, ssize_t* n):
+        # One recvmsg() of up to 256 KiB, as always, but its first part lands
+        # in a bytes object of the last read's size and only the rest in the
+        # scratch buffer: when the size repeats, what data_received() gets
+        # was never copied. None when the read brought no data.
+        cdef Py_ssize_t guess = self.last_read
+        cdef iovec iov[2]
+        cdef msghdr msg
+        cdef int err
+        cdef PyObject* raw
+        data = PyBytes_FromStringAndSize(NULL, guess)
+        iov[0].iov_base = PyBytes_AS_STRING(data)
+        iov[0].iov_len = guess
+        iov[1].iov_base = _scratch
+        iov[1].iov_len = READ_BUFFER_SIZE - guess
+        memset(&msg, 0, sizeof(msg))
+        msg.msg_iov = iov
+        msg.msg_iovlen = 2
+        n[0] = recvmsg(self.fd, &msg, 0)
+        if n[0] <= 0:
+            err = errno if n[0] < 0 else 0
+            self.no_data(n[0], err)
+            return None
+        if n[0] == guess:
+            return data
+        if n[0] < guess:
+            raw = <PyObject*>data
+            Py_INCREF(data)
+            data = None
+            _PyBytes_Resize(&raw, n[0])
+            data = <object>raw
+            Py_DECREF(data)
+            return data
+        joined = PyBytes_FromStringAndSize(NULL, n[0])
+        memcpy(PyBytes_AS_STRING(joined), PyBytes_AS_STRING(data), guess)
+        memcpy(PyBytes_AS_STRING(joined) + guess, _scratch, n[0] - guess)
+        return joined
 
     cdef int read_get_buffer(self) except -1:
         cdef Py_buffer view
