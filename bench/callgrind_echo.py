@@ -66,7 +66,7 @@ def run_once(tool: list[str], loop: str, mode: str, size: int, connections: int,
     server = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               env=env)
     try:
-        ready, _, _ = select.select([server.stdout], [], [], 120)
+        ready, _, _ = select.select([server.stdout], [], [], 600)
         port = server.stdout.readline().strip() if ready else ""
         if not port.isdigit():
             raise RuntimeError(f"{loop} {mode}: server did not start: {server.stderr.read()}")
