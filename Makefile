@@ -174,7 +174,7 @@ stress: build
 
 # Echo and HTTP matrix alone (make bench runs it too, then bench/report.py):
 # fastloop, asyncio, uvloop, rloop and a C epoll server, pinned to CPUs 0/1,
-# driven by the C load generator in bench/loadgen.c (built into build/bench/).
+# driven by the C load generator in bench/loadgen.c (built into build/bench/<libc>/).
 # BENCH_ECHO_ARGS passes options through, e.g. BENCH_ECHO_ARGS=--quick (a
 # ~1.5 min smoke run) or BENCH_ECHO_ARGS="--modes http --connections 100";
 # `.venv-bench/bin/python bench/echo.py --plan [options]` shows the rows and

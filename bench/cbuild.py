@@ -10,6 +10,7 @@ bench and make test at once) never see a half-written executable.
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,10 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-OUT = ROOT / "build" / "bench"
+# One folder per C library: the suite runs both on the host and in the sid
+# chroot (make test-3.15) in the same checkout, and a binary linked against
+# the chroot's newer glibc does not load on the host.
+OUT = ROOT / "build" / "bench" / ("-".join(platform.libc_ver()) or "libc")
 PROGRAMS = ("loadgen", "echo_server", "udpgen")
 # Libraries a program links, and the flags that build it without them when
 # they are missing (loadgen's --tls needs OpenSSL; the rest of it does not).
