@@ -15,18 +15,6 @@ cdef enum:
     COPY_MAX = 16384
 
 
-cdef inline object shrink_bytes(object data, Py_ssize_t n):
-    """``data`` (a fresh bytes object only the caller holds) cut to ``n``
-    bytes in place, by reallocation."""
-    cdef PyObject* raw = <PyObject*>data
-    Py_INCREF(data)
-    data = None
-    _PyBytes_Resize(&raw, n)
-    data = <object>raw
-    Py_DECREF(data)
-    return data
-
-
 cdef inline object read_bytes(int fd, Py_ssize_t size, bint use_recv, ssize_t* n, int* err):
     """Up to ``size`` bytes from ``fd`` as a bytes object of the received size.
 
@@ -34,6 +22,7 @@ cdef inline object read_bytes(int fd, Py_ssize_t size, bint use_recv, ssize_t* n
     None when it brought no data (n <= 0). A non-blocking fd: the call never
     waits, so the GIL stays held.
     """
+    cdef PyObject* raw
     data = PyBytes_FromStringAndSize(NULL, size)
     if use_recv:
         n[0] = recv(fd, PyBytes_AS_STRING(data), size, 0)
@@ -45,5 +34,10 @@ cdef inline object read_bytes(int fd, Py_ssize_t size, bint use_recv, ssize_t* n
     if n[0] <= COPY_MAX:
         return PyBytes_FromStringAndSize(PyBytes_AS_STRING(data), n[0])
     if n[0] != size:
-        return shrink_bytes(data, n[0])
+        raw = <PyObject*>data
+        Py_INCREF(data)
+        data = None
+        _PyBytes_Resize(&raw, n[0])
+        data = <object>raw
+        Py_DECREF(data)
     return data

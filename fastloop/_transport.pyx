@@ -18,12 +18,18 @@ straight to recv(2) and to the protocol, with no Python frame on the way.
 
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.bytes cimport (
+    PyBytes_AS_STRING,
+    PyBytes_FromStringAndSize,
+    PyBytes_GET_SIZE,
+    _PyBytes_Resize,
+)
+from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 from libc.string cimport memcpy, memset
 from libc.errno cimport errno
 
 from fastloop._corebase cimport ReaderCore, os_error, would_block
-from fastloop._readbytes cimport COPY_MAX, read_bytes, recv, shrink_bytes
+from fastloop._readbytes cimport COPY_MAX, read_bytes, recv
 
 
 from fastloop import _compat
@@ -177,6 +183,7 @@ cdef class TransportCore(ReaderCore):
         cdef iovec iov[2]
         cdef msghdr msg
         cdef int err
+        cdef PyObject* raw
         data = PyBytes_FromStringAndSize(NULL, guess)
         iov[0].iov_base = PyBytes_AS_STRING(data)
         iov[0].iov_len = guess
@@ -193,7 +200,13 @@ cdef class TransportCore(ReaderCore):
         if n[0] == guess:
             return data
         if n[0] < guess:
-            return shrink_bytes(data, n[0])
+            raw = <PyObject*>data
+            Py_INCREF(data)
+            data = None
+            _PyBytes_Resize(&raw, n[0])
+            data = <object>raw
+            Py_DECREF(data)
+            return data
         joined = PyBytes_FromStringAndSize(NULL, n[0])
         memcpy(PyBytes_AS_STRING(joined), PyBytes_AS_STRING(data), guess)
         memcpy(PyBytes_AS_STRING(joined) + guess, _scratch, n[0] - guess)
