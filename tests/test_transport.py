@@ -461,3 +461,42 @@ def test_closed_transport_is_freed_without_the_cyclic_gc():
             gc.enable()
 
     same_on_both_loops(scenario)
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_reads_of_changing_sizes_arrive_whole(loop_name):
+    # The native read guesses each read's size from the last one: the same
+    # size, a smaller one (the bytes object is shrunk), a larger one (joined
+    # with the rest from the scratch buffer) and a large one (straight into a
+    # 256 KiB object) must all reach data_received byte for byte.
+    sizes = [1000, 1000, 10, 5000, 3, 40000, 7, 1000]
+    payloads = [bytes((i * 7 + j) % 251 for j in range(n)) for i, n in enumerate(sizes)]
+
+    async def main(loop):
+        received = bytearray()
+        grown = asyncio.Event()
+
+        class Sink(asyncio.Protocol):
+            def data_received(self, data):
+                assert type(data) is bytes
+                received.extend(data)
+                grown.set()
+
+        server = await loop.create_server(Sink, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        expected = bytearray()
+        for payload in payloads:
+            writer.write(payload)
+            expected.extend(payload)
+            while len(received) < len(expected):
+                grown.clear()
+                await grown.wait()
+            assert received == expected
+        writer.close()
+        server.close()
+        return bytes(received)
+
+    result, errors = run_on(loop_name, main)
+    assert result == b"".join(payloads)
+    assert errors == []
