@@ -62,6 +62,16 @@ def _spread(row: dict) -> str:
     return _ratio(row.get("msgs_per_s_max"), row.get("msgs_per_s_min"))
 
 
+def _finish(out: list[str], notes: list[str], data: dict) -> str:
+    """A table's lines, then what was not measured and the versions."""
+    if notes:
+        out += ["", "Not measured or failed:", ""] + [f"- {n}" for n in notes]
+    versions = data.get("versions", {})
+    if versions:
+        out += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + "."]
+    return "\n".join(out) + "\n"
+
+
 # ----------------------------------------------------------------- echo
 
 OLD_CONNECTIONS = 10  # results written before --connections took a list
@@ -205,12 +215,7 @@ def echo_markdown(data: dict) -> str:
     skipped = data.get("skipped", {})
     if skipped:
         notes += [f"{loop}: {why}" for loop, why in skipped.items()]
-    if notes:
-        out += ["", "Not measured or failed:", ""] + [f"- {n}" for n in notes]
-    versions = data.get("versions", {})
-    if versions:
-        out += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + "."]
-    return "\n".join(out) + "\n"
+    return _finish(out, notes, data)
 
 
 def echo_chart(data: dict, path: Path) -> str | None:
@@ -342,12 +347,7 @@ def frameworks_markdown(data: dict) -> str:
                        f"{_ratio(rate, max(others, default=None))} | "
                        f"{_fmt(m.get('cpu_us_per_msg'), '.1f')} | "
                        f"{_fmt(m.get('p50_us'), '.0f')} | {_fmt(m.get('p99_us'), '.0f')} |")
-    if notes:
-        out += ["", "Not measured or failed:", ""] + [f"- {n}" for n in notes]
-    versions = data.get("versions", {})
-    if versions:
-        out += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + "."]
-    return "\n".join(out) + "\n"
+    return _finish(out, notes, data)
 
 
 def _summary_cell(rate: float | None, cpu: float | None, best: bool) -> str:
@@ -359,7 +359,9 @@ def _summary_cell(rate: float | None, cpu: float | None, best: bool) -> str:
 
 def _summary_line(label: str, by_loop: dict[str, dict], rate_key: str, cpu_key: str,
                   loops: tuple[str, ...]) -> str:
-    rates = {lp: r.get(rate_key) for lp, r in by_loop.items() if r.get(rate_key)}
+    # The loops only: the C epoll server's line stays in the full echo tables.
+    rates = {lp: r.get(rate_key) for lp, r in by_loop.items()
+             if r.get(rate_key) and lp != C_SERVER}
     best = max(rates.values(), default=None)
     cells = [_summary_cell(rates.get(lp), by_loop.get(lp, {}).get(cpu_key),
                            rates.get(lp) is not None and rates.get(lp) == best) for lp in loops]
