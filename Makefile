@@ -119,7 +119,7 @@ test-3.%:
 
 # Benchmarks (opt-in): fastloop side by side with asyncio, uvloop and rloop,
 # installed into their own venv so .venv stays free of other loops.
-# make bench (~29 min, `make bench-plan` prints the estimate) runs on Python
+# make bench (~28 min, `make bench-plan` prints the estimate) runs on Python
 # BENCH_PYTHON (3.15: every published measurement is made there), found the
 # way tools/pythons.sh finds it; on these Debian 12 machines that is inside
 # the chroot of SID_PYTHON, with its own venvs (.venv-3.15 for the build,

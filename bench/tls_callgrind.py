@@ -104,10 +104,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for loop in args.loops.split(","):
             runs = []
-            for n in (n1, n2):
-                path = Path(tmp) / f"{loop}-{n}.out"
-                run_once(loop, args.size, n, loadgen, path)
-                runs.append(functions(path))
+            try:
+                for n in (n1, n2):
+                    path = Path(tmp) / f"{loop}-{n}.out"
+                    run_once(loop, args.size, n, loadgen, path)
+                    runs.append(functions(path))
+            except RuntimeError as exc:
+                print(f"{loop}: not measured: {exc}", file=sys.stderr, flush=True)
+                continue
             keys = set(runs[0]) | set(runs[1])
             per_loop[loop] = {k: (runs[1].get(k, 0) - runs[0].get(k, 0)) / (n2 - n1)
                               for k in keys}
