@@ -119,12 +119,20 @@ test-3.%:
 
 # Benchmarks (opt-in): fastloop side by side with asyncio, uvloop and rloop,
 # installed into their own venv so .venv stays free of other loops.
-# make bench (~27 min): the micro benchmarks, then the echo and HTTP matrix
-# (bench/echo.py: 4 echo server styles x 1/10/100 KiB x 10/100 connections,
-# plus HTTP and UDP echo at 10/100 connections; 3 rounds of 2.5 s), the pipe
-# throughput row (bench/pipe.py), the TLS echo and framework HTTP rows
-# (bench/frameworks.py), then bench/report.py.
+# make bench (~28 min, `make bench-plan` prints the estimate) runs on Python
+# BENCH_PYTHON (3.15: every published measurement is made there), found the
+# way tools/pythons.sh finds it; on these Debian 12 machines that is inside
+# the chroot of SID_PYTHON, with its own venvs (.venv-3.15 for the build,
+# .venv-bench-3.15 for the loops) and its own C load generators
+# (build/bench/<os>/: bench/cbuild.py). wrk and OpenSSL's headers (loadgen
+# --tls) come from the chroot's apt (bench-sid-tools, once; nothing else is
+# installed there). Inside it, `make bench-here` is the run itself: the micro
+# benchmarks, the echo/HTTP/UDP matrix (bench/echo.py), the pipe row
+# (bench/pipe.py), the TLS echo and framework HTTP rows (bench/frameworks.py),
+# then bench/report.py: bench/results/<date>-py<ver>.md and the README's table.
+# `make bench-here` on the host runs it on the host's python3 instead.
 # Timings and options: bench/README.md.
+BENCH_PYTHON ?= 3.15
 BENCH_VENV ?= .venv-bench
 $(BENCH_VENV)/.installed: requirements-bench.txt
 	$(PYTHON) -m venv $(BENCH_VENV)
@@ -136,13 +144,53 @@ $(BENCH_VENV)/.installed: requirements-bench.txt
 		|| echo "aiofastnet not installed: bench/frameworks.py runs without it"
 	touch $@
 
-.PHONY: bench
-bench: build $(BENCH_VENV)/.installed
-	$(BENCH_VENV)/bin/python bench/micro.py --rounds 5 --json bench/results/micro-$$(date +%Y%m%d)-py$$($(BENCH_VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])').json
+# One version's run: make bench-3.15 (= make bench), bench-3.12, ...
+.PHONY: bench bench-here bench-plan bench-sid-tools
+bench: bench-$(BENCH_PYTHON)
+
+bench-3.%:
+	@set -- $$(PYTHONS=3.$* tools/pythons.sh list); \
+	if [ "$$2" = sid ]; then $(MAKE) --no-print-directory bench-sid-tools; fi
+	tools/pythons.sh run 3.$* sh -c '$(MAKE) --no-print-directory PYTHON=$$PYTHON VENV=$$VENV \
+		BENCH_VENV=.venv-bench-3.$* $(if $(BENCH_QUICK),BENCH_QUICK=1) bench-here'
+
+# wrk and libssl-dev in the chroot (its own apt, as root like every `run`);
+# a no-op once they are there.
+bench-sid-tools:
+	bash $(SID_PYTHON) run sh -c 'command -v wrk >/dev/null && [ -f /usr/include/openssl/ssl.h ] \
+		|| apt-get install -y -q --no-install-recommends wrk libssl-dev'
+
+# BENCH_QUICK=1: a smoke run of every part (~4 min on an idle machine): each
+# part's quickest profile, result files named -quick, which the report shows
+# but never puts in the README.
+ifdef BENCH_QUICK
+BENCH_MICRO_ARGS ?= --rounds 1
+BENCH_ECHO_ARGS ?= --quick
+BENCH_PIPE_ARGS ?= --quick
+BENCH_FRAMEWORK_ARGS ?= --quick
+BENCH_REPORT_ARGS ?= --include-quick
+BENCH_MICRO_SUFFIX := -quick
+endif
+BENCH_MICRO_ARGS ?= --rounds 5
+bench-here: build $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python bench/micro.py $(BENCH_MICRO_ARGS) --json bench/results/micro-$$(date +%Y%m%d)-py$$($(BENCH_VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')$(BENCH_MICRO_SUFFIX).json
 	$(BENCH_VENV)/bin/python bench/echo.py $(BENCH_ECHO_ARGS)
 	$(BENCH_VENV)/bin/python bench/pipe.py $(BENCH_PIPE_ARGS)
 	$(BENCH_VENV)/bin/python bench/frameworks.py $(BENCH_FRAMEWORK_ARGS)
-	$(BENCH_VENV)/bin/python bench/report.py
+	$(BENCH_VENV)/bin/python bench/report.py $(BENCH_REPORT_ARGS)
+
+# The rows and estimated time of each part of `make bench` (runs nothing but
+# the venv set-up); the same options as make bench.
+bench-plan:
+	@tools/pythons.sh run $(BENCH_PYTHON) sh -c '$(MAKE) --no-print-directory PYTHON=$$PYTHON \
+		VENV=$$VENV BENCH_VENV=.venv-bench-$(BENCH_PYTHON) $(if $(BENCH_QUICK),BENCH_QUICK=1) \
+		bench-plan-here'
+
+.PHONY: bench-plan-here
+bench-plan-here: $(BENCH_VENV)/.installed
+	@$(BENCH_VENV)/bin/python bench/plan.py --micro="$(BENCH_MICRO_ARGS)" \
+		--echo="$(BENCH_ECHO_ARGS)" --pipe="$(BENCH_PIPE_ARGS)" \
+		--frameworks="$(BENCH_FRAMEWORK_ARGS)"
 
 # Pipe throughput alone (make bench runs it too): a stream through a `cat`
 # subprocess on each loop (bench/pipe.py); BENCH_PIPE_ARGS=--quick is a smoke run.
@@ -174,7 +222,7 @@ stress: build
 
 # Echo and HTTP matrix alone (make bench runs it too, then bench/report.py):
 # fastloop, asyncio, uvloop, rloop and a C epoll server, pinned to CPUs 0/1,
-# driven by the C load generator in bench/loadgen.c (built into build/bench/<libc>/).
+# driven by the C load generator in bench/loadgen.c (built into build/bench/<os>/).
 # BENCH_ECHO_ARGS passes options through, e.g. BENCH_ECHO_ARGS=--quick (a
 # ~1.5 min smoke run) or BENCH_ECHO_ARGS="--modes http --connections 100";
 # `.venv-bench/bin/python bench/echo.py --plan [options]` shows the rows and

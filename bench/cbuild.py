@@ -1,6 +1,6 @@
 """Compile the benchmark's C programs (bench/loadgen.c, bench/echo_server.c, bench/udpgen.c).
 
-    python bench/cbuild.py            # builds them into build/bench/, prints their paths
+    python bench/cbuild.py            # builds them into build/bench/<os>/, prints their paths
 
 Each binary is rebuilt only when its source is newer, with `gcc -O2`, into a
 temporary name that is then renamed into place, so concurrent builds (make
@@ -18,10 +18,22 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-# One folder per C library: the suite runs both on the host and in the sid
-# chroot (make test-3.15) in the same checkout, and a binary linked against
-# the chroot's newer glibc does not load on the host.
-OUT = ROOT / "build" / "bench" / ("-".join(platform.libc_ver()) or "libc")
+
+
+def _system_tag() -> str:
+    """The OS the binaries are built for, e.g. debian-12 or debian-forky: the
+    host and the Debian-unstable chroot of make bench-3.15 share the checkout
+    but not their C libraries (loadgen links the system's OpenSSL), so each
+    builds its own."""
+    try:
+        release = platform.freedesktop_os_release()
+    except OSError:
+        return platform.system().lower() or "unknown"
+    version = release.get("VERSION_ID") or release.get("VERSION_CODENAME") or "unknown"
+    return f"{release.get('ID', 'linux')}-{version}"
+
+
+OUT = ROOT / "build" / "bench" / _system_tag()
 PROGRAMS = ("loadgen", "echo_server", "udpgen")
 # Libraries a program links, and the flags that build it without them when
 # they are missing (loadgen's --tls needs OpenSSL; the rest of it does not).

@@ -45,6 +45,7 @@ sys.path.insert(0, str(BENCH))
 import cbuild  # noqa: E402
 import echo  # noqa: E402
 import matrix  # noqa: E402
+from report import frameworks_markdown  # noqa: E402
 from servers import LOOPS, TRANSPORT_LIBS  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -99,7 +100,7 @@ class Run(echo.Run):
         cmd = [sys.executable, str(BENCH / server_args[0]), *server_args[1:],
                "--loop", loop, "--host", HOST, "--port", "0",
                "--lifetime", str(args.duration + args.warmup + 120)]
-        super().__init__(args, loadgen, cmd, (row, ROWS[row][2], None))
+        super().__init__(args, {"tcp": loadgen}, cmd, (row, ROWS[row][2], None))
 
     def _measure(self, server, err) -> dict:
         args = self.args
@@ -152,6 +153,14 @@ class Run(echo.Run):
         return result
 
 
+def run_seconds(args, row: str) -> float:
+    """One run's wall time: wrk counts whole seconds (its warmup is a run of
+    its own), and a server start with its handshakes costs about half a second."""
+    if ROWS[row][0] == "wrk":
+        return math.ceil(args.duration) + (math.ceil(args.warmup) if args.warmup > 0 else 0) + 0.7
+    return args.duration + args.warmup + 0.5
+
+
 def loops_for(row: str, loops: list[str]) -> list[str]:
     """aiofastnet only on the TLS rows; everything else on every row."""
     return [loop for loop in loops if loop not in TRANSPORT_LIBS or is_tls(row)]
@@ -174,28 +183,6 @@ def median_rows(runs: list[dict]) -> list[dict]:
                 med[key] = statistics.median(values)
         out.append(med)
     return out
-
-
-def markdown(data: dict) -> str:
-    lines = [f"TLS echo and framework HTTP, Python {data['python_short']}, {data['date']}; "
-             f"{data['config']['rounds']} rounds of {data['config']['duration']:g} s, medians.",
-             "", "| row | loop | msgs or req/s | × uvloop | server CPU µs per msg/req | p50 µs |",
-             "|---|---|---:|---:|---:|---:|"]
-    by = {(m["row"], m["loop"]): m for m in data["median"]}
-    for row in data["config"]["rows"]:
-        base = by.get((row, "uvloop"), {}).get("msgs_per_s")
-        for loop in loops_for(row, data["config"]["loops"]):
-            m = by.get((row, loop))
-            if m is None:
-                continue
-            if "msgs_per_s" not in m:
-                lines.append(f"| {row} | {loop} | {m['status']}: {m.get('error', '')[:80]} "
-                             f"| | | |")
-                continue
-            ratio = f"{m['msgs_per_s'] / base:.2f}" if base else ""
-            lines.append(f"| {row} | {loop} | {m['msgs_per_s']:,.0f} | {ratio} | "
-                         f"{m['cpu_us_per_msg']:.1f} | {m.get('p50_us', 0):,.0f} |")
-    return "\n".join(lines) + "\n"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -230,8 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.plan:
         print(json.dumps({"rows": args.rows, "loops": args.loops, "rounds": args.rounds,
                           "runs": runs_per_round * args.rounds,
-                          "estimated_s": round(runs_per_round * args.rounds
-                                               * (args.duration + args.warmup + 0.5))}))
+                          "estimated_s": round(args.rounds * sum(
+                              len(loops_for(r, args.loops)) * run_seconds(args, r)
+                              for r in args.rows))}))
         return 0
     need_wrk = any(ROWS[r][0] == "wrk" for r in args.rows)
     if need_wrk and shutil.which("wrk") is None:
@@ -268,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"frameworks-{time.strftime('%Y%m%d')}-py{py}" + ("-quick" if args.quick else "")
     (args.out_dir / f"{stem}.json").write_text(json.dumps(data, indent=2) + "\n")
-    table = markdown(data)
+    table = frameworks_markdown(data)
     (args.out_dir / f"{stem}.md").write_text(table)
     print()
     print(table)
