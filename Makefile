@@ -243,6 +243,13 @@ ASAN_VENV ?= .venv-asan
 asan:
 	ASAN_VENV=$(ASAN_VENV) PYTHON=$(PYTHON) tools/asan.sh
 
+# The same on another supported Python (tools/pythons.sh; 3.14/3.15 inside the
+# chroot, which has gcc's sanitizer runtimes), in .venv-asan-3.X and build/asan-3.X.
+.PHONY: asan-3.%
+asan-3.%:
+	tools/pythons.sh run 3.$* env ASAN_VENV=.venv-asan-3.$* ASAN_DIR=build/asan-3.$* \
+	  ASAN_PYTEST_ARGS="$(ASAN_PYTEST_ARGS)" sh -c 'tools/asan.sh'
+
 # Other projects' own test suites (aiohttp, anyio, httpx, tornado, uvicorn,
 # pinned in compat/run.py), each from its release sdist in its own venv under
 # build/compat/, run on the stdlib loop and with fastloop in force; writes
@@ -253,6 +260,15 @@ COMPAT_PROJECTS ?= aiohttp,anyio,httpx,tornado,uvicorn
 .PHONY: compat
 compat: build
 	$(PY) compat/run.py --python $(PYTHON) --projects $(COMPAT_PROJECTS)
+
+# The same on another supported Python (tools/pythons.sh; 3.14/3.15 inside the
+# chroot), with its own venvs and results in build/compat-3.X and its table in
+# docs/compatibility-3.X.md: make compat-3.15 COMPAT_PROJECTS=anyio,tornado.
+.PHONY: compat-3.%
+compat-3.%:
+	tools/pythons.sh run 3.$* sh -c '$(MAKE) --no-print-directory PYTHON=$$PYTHON VENV=$$VENV build \
+	  && FASTLOOP_COMPAT_BUILD=build/compat-3.$* $$VENV/bin/python compat/run.py --python $$PYTHON \
+	     --projects $(COMPAT_PROJECTS) --markdown docs/compatibility-3.$*.md'
 
 # Long differential chaos profile on TCP transports (fastloop vs the stdlib):
 # FASTLOOP_CHAOS_EXAMPLES examples, 100000 unless given (make test runs 25).

@@ -37,7 +37,8 @@ from pathlib import Path
 
 COMPAT = Path(__file__).resolve().parent
 ROOT = COMPAT.parent
-BUILD = ROOT / "build" / "compat"
+# Another Python's runs (make compat-3.15) keep their venvs and results apart.
+BUILD = ROOT / os.environ.get("FASTLOOP_COMPAT_BUILD", "build/compat")
 SDISTS = BUILD / "sdists"
 
 # Per-test time limit for pytest suites (pytest-timeout), unless a project's
@@ -279,7 +280,8 @@ def suite_command(name, spec, venv, mode_dir, tests=None):
     if test_timeout:
         cmd += ["--timeout", str(test_timeout)]
     if tests:
-        args = [a for a in spec["pytest_args"] if a not in ("tests", "tornado")]
+        args = [a for a in spec["pytest_args"]
+                if a not in ("tests", "tornado", *spec.get("subset", ()))]
         if "-n" in args:  # a handful of tests: no workers
             i = args.index("-n")
             del args[i:i + 2]
@@ -503,6 +505,8 @@ def render_markdown(report):
                 flags.append(f"{r['mode']} run timed out")
             if not r["junit_found"]:
                 flags.append(f"{r['mode']} run wrote no results")
+        if p.get("subset"):
+            flags.append("only " + ", ".join(f"`{path}`" for path in p["subset"]))
         note = f" ({'; '.join(flags)})" if flags else ""
         lines.append(
             f"| {p['name']} | {p['version']} | {p['tests']} | {p['run']} | "
@@ -557,7 +561,16 @@ def main():
                         help="where to write the table ('' for nowhere)")
     parser.add_argument("--render", action="store_true",
                         help="only re-render the markdown from build/compat/summary.json")
+    parser.add_argument("--subset", action="append", default=[], metavar="PROJECT=PATH[,PATH]",
+                        help="run only these test paths of PROJECT's suite (pytest suites; "
+                             "the report names the subset)")
     args = parser.parse_args()
+    subsets = {}
+    for item in args.subset:
+        name, _, paths = item.partition("=")
+        if name not in PROJECTS or PROJECTS[name].get("runner") or not paths:
+            parser.error(f"--subset {item!r}: want PROJECT=PATH[,PATH] for a pytest suite")
+        subsets[name] = [p for p in paths.split(",") if p]
     summary_path = BUILD / "summary.json"
     if args.render:
         report = json.loads(summary_path.read_text())
@@ -588,7 +601,15 @@ def main():
             report["projects"] = [p for p in previous.get("projects", [])
                                   if p["name"] not in names]
         for name in names:
-            report["projects"].append(run_project(name, PROJECTS[name], python))
+            spec = PROJECTS[name]
+            if name in subsets:
+                paths = subsets[name]
+                spec = {**spec, "subset": paths,
+                        "pytest_args": [a for a in spec["pytest_args"] if a != "tests"] + paths}
+            result = run_project(name, spec, python)
+            if name in subsets:
+                result["subset"] = subsets[name]
+            report["projects"].append(result)
             report["projects"].sort(key=lambda p: p["name"])
             summary_path.write_text(json.dumps(report, indent=1))
         log(f"all done in {time.monotonic() - started:.0f} s")
