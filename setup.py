@@ -15,8 +15,8 @@ from setuptools import Extension, setup
 DEBUG = os.environ.get("FASTLOOP_DEBUG", "") not in ("", "0")
 
 MODULES = [
-    "_handles", "_queue", "_timers", "_poller", "_loop", "_transport", "_sockops", "_accept",
-    "_sockaddr", "_corebase", "_datagram", "_pipes", "_sslproto", "_watchstate",
+    "_handles", "_queue", "_timers", "_poller", "_fdtable", "_loop", "_transport", "_sockops",
+    "_accept", "_sockaddr", "_corebase", "_datagram", "_pipes", "_sslproto", "_watchstate",
 ]
 
 if DEBUG:

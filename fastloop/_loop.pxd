@@ -1,31 +1,16 @@
+from fastloop._fdtable cimport FdTable
 from fastloop._metrics cimport LoopMetrics
-from fastloop._poller cimport Poller
 from fastloop._queue cimport ReadyQueue
 from fastloop._timers cimport TimerHeap
 
 
-cdef class LoopCore:
+# The fd table, the poller (with the wake-up fd) and the closed/debug flags
+# come from the base class, FdTable (_fdtable.pxd).
+cdef class LoopCore(FdTable):
     cdef ReadyQueue ready
     cdef TimerHeap timers
-    cdef Poller poller
 
-    # Per-fd registrations, indexed by fd number: the reader and writer
-    # handles and the object the user registered (for selectors-style lookup
-    # of a closed file object). Lists, not C arrays, so the GC sees them.
-    cdef list fd_readers
-    cdef list fd_writers
-    cdef list fd_objects
-
-    # Wake-up channel for call_soon_threadsafe(); written only while the loop
-    # is (about to be) blocked in poll, at most once per blocking poll.
-    cdef int wake_rfd
-    cdef int wake_wfd
-    cdef bint polling
-    cdef bint wake_pending
-
-    cdef bint closed
     cdef bint stopping
-    cdef bint debug
     cdef object thread_id
     cdef double clock_resolution
     cdef double slow_callback
@@ -56,16 +41,6 @@ cdef class LoopCore:
     cdef int note_slow(self, object handle, double took) except -1
     cdef int renote(self) noexcept
     cdef int wakeup(self) noexcept
-    cdef int check_closed(self) except -1
     cdef object call_at_checked(self, double when, object callback, tuple args,
                                 object context)
     cdef object schedule_at(self, double when, object callback, tuple args, object context)
-    cdef int fd_of(self, object fileobj) except -2
-    cdef int fd_slots(self, int fd) except -1
-    cdef object fd_add(self, object fileobj, int flag, object callback, tuple args,
-                       object context)
-    cdef bint fd_remove(self, object fileobj, int flag) except -1
-    cdef object fd_add_oneshot(self, int fd, int flag, object callback)
-    cdef int fd_rearm_oneshot(self, int fd, int flag) except -1
-    cdef int fd_forget(self, int fd, int old_mask) except -1
-    cdef int _close_fds(self) except -1

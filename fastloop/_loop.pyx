@@ -1,4 +1,4 @@
-"""The native loop core: scheduling, the iteration, and fd registration.
+"""The native loop core: scheduling, the iteration, metrics, and the stdlib's loop attributes.
 
 ``LoopCore`` is the first base of ``fastloop.Loop``; the stdlib's
 ``SelectorEventLoop`` comes second and supplies everything that is not hot
@@ -6,7 +6,9 @@
 extension type's methods win in the MRO, every method defined here replaces
 the stdlib's, and the stdlib code that reads loop attributes such as
 ``_debug``, ``_thread_id`` or ``_closed`` reaches these C fields through the
-properties at the bottom of the class.
+properties at the bottom of the class. Its base ``FdTable`` (``_fdtable.pyx``)
+holds the fd registrations and the poller (``_poller.pyx``), which owns the
+wake-up fd and decides when a poll can be skipped.
 
 One iteration (``run_once``) follows the phases of the stdlib's ``_run_once``
 in the same order, so callbacks run in the same order:
@@ -15,8 +17,9 @@ in the same order, so callbacks run in the same order:
    are the majority, _timers.pxd's ``cancelled_dominate``);
 2. ``poll_timeout``: 0 when callbacks are ready or the loop is stopping,
    else until the earliest timer, else forever;
-3. ``poll_and_dispatch``: poll, and queue the reader/writer handles of the
-   ready fds;
+3. ``poll_and_dispatch``: poll (the poller skips a non-blocking poll that
+   could report nothing, and drains the wake-up fd itself), and queue the
+   reader/writer handles of the ready fds;
 4. ``move_due_timers``: due timers join the ready queue (after the I/O
    callbacks);
 5. ``run_ready``: run exactly the callbacks that are ready now; whatever
@@ -24,12 +27,11 @@ in the same order, so callbacks run in the same order:
 """
 
 cimport cython
-from cpython.exc cimport PyErr_SetFromErrno
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.ref cimport PyObject
-from libc.limits cimport INT_MAX
 from libc.math cimport INFINITY, fabs, isnan, nextafter
 
+from fastloop._fdtable cimport FdTable
 from fastloop._handles cimport Handle, new_handle
 from fastloop._metrics cimport (
     FL_METRICS,
@@ -40,18 +42,11 @@ from fastloop._metrics cimport (
     metrics_ready,
     metrics_timer_fired,
 )
-from fastloop._poller cimport (
-    CONTROL_REREGISTERED,
-    FL_READ,
-    FL_WRITE,
-    make_poller,
-    ready_event,
-)
+from fastloop._poller cimport FL_READ, FL_WRITE, Poller, ready_event
 from fastloop._queue cimport ReadyQueue
 from fastloop._timers cimport TimerHandle, TimerHeap, cancelled_dominate, new_timer
 
 import collections
-import selectors
 import sys
 import threading
 import time as _time
@@ -62,10 +57,6 @@ cdef extern from "_sys.h" nogil:
     int FL_HAVE_MONOTONIC
     int FL_DEBUG_BUILD
     double fl_monotonic()
-    int fl_wakeup_open(int* rfd, int* wfd)
-    int fl_wakeup_write(int wfd)
-    void fl_wakeup_drain(int rfd)
-    int close(int fd)
 
 #: True in a FASTLOOP_DEBUG=1 build (C asserts, bounds checks).
 DEBUG_BUILD = bool(FL_DEBUG_BUILD)
@@ -86,15 +77,10 @@ cdef object _set_asyncgen_hooks = sys.set_asyncgen_hooks
 cdef object _set_running_loop = _compat.set_running_loop
 cdef object _warn_slow_callback = _compat.warn_slow_callback
 cdef object _format_handle = _compat.format_handle
-cdef object _SelectorKey = selectors.SelectorKey
 cdef object _deque = collections.deque
 # Looked up per call, as the stdlib's create_future() does, so a patched
 # asyncio.futures.Future is honoured.
 cdef object _futures_module = _compat.futures_module
-
-
-cdef inline int _mask_of(object reader, object writer) noexcept:
-    return (FL_READ if reader is not None else 0) | (FL_WRITE if writer is not None else 0)
 
 
 # The phases of one iteration (LoopCore.run_once), in order.
@@ -130,16 +116,8 @@ cdef inline double poll_timeout(LoopCore self) except? -2.0:
 
 cdef inline int poll_and_dispatch(LoopCore self, double timeout) except -1:
     # Poll, then queue the ready fds' handles behind the callbacks already
-    # queued. A non-blocking poll that could report nothing is skipped.
-    cdef int n
-    if timeout == 0 and self.poller.poll_is_silent():
-        n = 0
-    else:
-        self.polling = timeout != 0
-        try:
-            n = self.poller.poll(timeout)
-        finally:
-            self.polling = False
+    # queued.
+    cdef int n = self.poller.poll(timeout)
     metrics_polled(&self.counters, timeout)
     if n:
         self.dispatch_events(n)
@@ -167,30 +145,17 @@ cdef inline int move_due_timers(LoopCore self) except -1:
 
 
 @cython.auto_pickle(False)
-cdef class LoopCore:
+cdef class LoopCore(FdTable):
 
     def __cinit__(self, *args, **kwargs):
-        self.wake_rfd = -1
-        self.wake_wfd = -1
         self.ready = ReadyQueue()
         self.timers = TimerHeap()
-        self.fd_readers = []
-        self.fd_writers = []
-        self.fd_objects = []
         self.clock_resolution = _time.get_clock_info('monotonic').resolution
         self.slow_callback = 0.1
         self.coarse_tick = fl_coarse_resolution()
         self.counters.mark = fl_coarse_monotonic()
         self.renote()
         self._notice_time_override()
-        self.poller = make_poller()
-        if fl_wakeup_open(&self.wake_rfd, &self.wake_wfd) < 0:
-            PyErr_SetFromErrno(OSError)
-        self.poller.set_interest(self.wake_rfd, 0, FL_READ, False)
-        self.poller.wake_fd = self.wake_rfd
-
-    def __dealloc__(self):
-        self._close_fds()
 
     cdef inline double now(self) except? -1.0:
         if self.custom_time:
@@ -224,11 +189,6 @@ cdef class LoopCore:
         if FL_HAVE_MONOTONIC:
             return fl_monotonic()
         return _monotonic()
-
-    cdef inline int check_closed(self) except -1:
-        if self.closed:
-            raise RuntimeError('Event loop is closed')
-        return 0
 
     def _check_closed(self):
         self.check_closed()
@@ -332,14 +292,9 @@ cdef class LoopCore:
     def _write_to_self(self):
         self.wakeup()
 
-    cdef int wakeup(self) noexcept:
-        # Called with the GIL held (possibly from another thread). Only a loop
-        # blocked in poll needs the syscall; one pending write is enough until
-        # the loop drains it, so a burst of posts costs a single write.
-        if self.polling and not self.wake_pending and self.wake_wfd >= 0:
-            self.wake_pending = True
-            fl_wakeup_write(self.wake_wfd)
-        return 0
+    cdef inline int wakeup(self) noexcept:
+        # The poller owns the wake-up fd (_poller.pyx).
+        return self.poller.wakeup()
 
     # -- running ------------------------------------------------------------
 
@@ -425,10 +380,6 @@ cdef class LoopCore:
         cdef object handle
         for i in range(n):
             fd = ready_event(poller, i, &mask)
-            if fd == self.wake_rfd:
-                fl_wakeup_drain(fd)
-                self.wake_pending = False
-                continue
             if fd >= nslots:
                 continue
             if mask & FL_READ:
@@ -546,207 +497,6 @@ cdef class LoopCore:
             self.current_handle = None
         return 0
 
-    # -- file descriptors ---------------------------------------------------
-
-    def add_reader(self, fd, callback, *args):
-        """Start monitoring ``fd`` for read availability."""
-        self._ensure_fd_no_transport(fd)
-        self.fd_add(fd, FL_READ, callback, args, None)
-
-    def remove_reader(self, fd):
-        """Stop monitoring ``fd`` for read availability."""
-        self._ensure_fd_no_transport(fd)
-        return self.fd_remove(fd, FL_READ)
-
-    def add_writer(self, fd, callback, *args):
-        """Start monitoring ``fd`` for write availability."""
-        self._ensure_fd_no_transport(fd)
-        self.fd_add(fd, FL_WRITE, callback, args, None)
-
-    def remove_writer(self, fd):
-        """Stop monitoring ``fd`` for write availability."""
-        self._ensure_fd_no_transport(fd)
-        return self.fd_remove(fd, FL_WRITE)
-
-    # The stdlib transports and sock_* methods call these directly (3.15+
-    # with the transport's context, which the callback then runs in).
-    def _add_reader(self, fd, callback, *args, context=None):
-        return self.fd_add(fd, FL_READ, callback, args, context)
-
-    def _remove_reader(self, fd):
-        return self.fd_remove(fd, FL_READ)
-
-    def _add_writer(self, fd, callback, *args, context=None):
-        return self.fd_add(fd, FL_WRITE, callback, args, context)
-
-    def _remove_writer(self, fd):
-        return self.fd_remove(fd, FL_WRITE)
-
-    cdef int fd_of(self, object fileobj) except -2:
-        """The fd of ``fileobj``, with selectors' rules and messages.
-
-        A file object that no longer has a valid fd (a closed socket) is
-        found by identity among the registered ones, as selectors does, so
-        ``remove_reader(sock)`` still works after ``sock.close()``.
-        """
-        cdef Py_ssize_t i
-        if isinstance(fileobj, int):
-            fd = fileobj
-        else:
-            try:
-                fd = int(fileobj.fileno())
-            except (AttributeError, TypeError, ValueError):
-                fd = None
-        if fd is None or fd < 0:
-            for i in range(PyList_GET_SIZE(self.fd_objects)):
-                if <object>PyList_GET_ITEM(self.fd_objects, i) is fileobj:
-                    return i
-            if fd is None:
-                raise ValueError(f'Invalid file object: {fileobj!r}') from None
-            raise ValueError(f'Invalid file descriptor: {fd}')
-        if fd > INT_MAX:
-            # What epoll.register() says; lookups treat it as not registered.
-            raise OverflowError('Python int too large to convert to C int')
-        return fd
-
-    cdef int fd_slots(self, int fd) except -1:
-        cdef Py_ssize_t have = PyList_GET_SIZE(self.fd_readers)
-        cdef Py_ssize_t want
-        if fd < have:
-            return 0
-        want = max(fd + 1, have * 2, 64)
-        extra = [None] * (want - have)
-        self.fd_readers.extend(extra)
-        self.fd_writers.extend(extra)
-        self.fd_objects.extend(extra)
-        return 0
-
-    cdef object fd_add(self, object fileobj, int flag, object callback, tuple args,
-                       object context):
-        cdef int fd, old_mask, rc
-        cdef list slots = self.fd_readers if flag == FL_READ else self.fd_writers
-        cdef list others = self.fd_writers if flag == FL_READ else self.fd_readers
-        self.check_closed()
-        fd = self.fd_of(fileobj)
-        handle = new_handle(callback, args, self, context, self.debug)
-        if fd < PyList_GET_SIZE(slots):
-            previous = slots[fd]
-            old_mask = _mask_of(self.fd_readers[fd], self.fd_writers[fd])
-        else:
-            previous = None
-            old_mask = 0
-        # Re-arm even when the mask is unchanged: if the fd was closed and
-        # its number reused, this registers the new file with the kernel.
-        try:
-            rc = self.poller.set_interest(fd, old_mask, old_mask | flag, True)
-        except OSError:
-            self.fd_forget(fd, old_mask)
-            raise
-        if rc == CONTROL_REREGISTERED and old_mask & ~flag:
-            # The other direction's handle was registered for the file that
-            # was closed under it; keeping it would run it for the new file.
-            self.poller.set_interest(fd, old_mask | flag, flag, False)
-            stale = others[fd]
-            others[fd] = None
-            if not (<Handle>stale)._cancelled:
-                (<Handle>stale)._cancel_native(self.debug)
-            old_mask = 0        # a new registration: record the new file object
-        # Size the tables only for an fd the kernel accepted: an arbitrary int
-        # (add_reader(2**31 - 1)) must fail like the stdlib's, with EBADF,
-        # not allocate (or, unchecked, index) a table that large.
-        self.fd_slots(fd)
-        if old_mask == 0:
-            self.fd_objects[fd] = fileobj
-        slots[fd] = handle
-        if previous is not None and not (<Handle>previous)._cancelled:
-            (<Handle>previous)._cancel_native(self.debug)
-        return handle
-
-    cdef object fd_add_oneshot(self, int fd, int flag, object callback):
-        """fd_add() for a sock_* wait: one-shot kernel interest when the fd has
-        no other registration (see _poller.pyx), plain interest otherwise."""
-        cdef list slots = self.fd_readers if flag == FL_READ else self.fd_writers
-        if fd < PyList_GET_SIZE(slots) and _mask_of(self.fd_readers[fd], self.fd_writers[fd]):
-            return self.fd_add(fd, flag, callback, (), None)
-        self.check_closed()
-        handle = new_handle(callback, (), self, None, self.debug)
-        self.poller.arm_oneshot(fd, flag)
-        self.fd_slots(fd)
-        self.fd_objects[fd] = fd
-        slots[fd] = handle
-        return handle
-
-    cdef int fd_rearm_oneshot(self, int fd, int flag) except -1:
-        # A waiter whose syscall would still block waits for the next event.
-        return self.poller.rearm_oneshot(fd, flag)
-
-    cdef bint fd_remove(self, object fileobj, int flag) except -1:
-        cdef int fd, old_mask, new_mask
-        cdef list slots = self.fd_readers if flag == FL_READ else self.fd_writers
-        if self.closed:
-            return False
-        try:
-            fd = self.fd_of(fileobj)
-        except OverflowError:
-            return False    # never registered: the selector's lookup misses
-        if fd >= PyList_GET_SIZE(slots):
-            return False
-        old_mask = _mask_of(self.fd_readers[fd], self.fd_writers[fd])
-        if old_mask == 0:
-            return False
-        new_mask = old_mask & ~flag
-        try:
-            self.poller.set_interest(fd, old_mask, new_mask, False)
-        except OSError:
-            self.fd_forget(fd, old_mask)
-            raise
-        if new_mask == 0:
-            self.fd_objects[fd] = None
-        handle = slots[fd]
-        if handle is None:
-            return False
-        slots[fd] = None
-        if not (<Handle>handle)._cancelled:
-            (<Handle>handle)._cancel_native(self.debug)
-        return True
-
-    cdef int fd_forget(self, int fd, int old_mask) except -1:
-        # Like selectors, whose failed modify() unregisters the key: the fd
-        # is forgotten, and its handles are left as they are (not cancelled).
-        if old_mask == 0:
-            return 0
-        self.poller.set_interest(fd, old_mask, 0, False)
-        self.fd_readers[fd] = None
-        self.fd_writers[fd] = None
-        self.fd_objects[fd] = None
-        return 0
-
-    def _fd_key(self, fileobj):
-        """A selectors.SelectorKey for ``fileobj``, or None (for loop._selector)."""
-        cdef int fd
-        if self.closed:
-            return None
-        try:
-            fd = self.fd_of(fileobj)
-        except OverflowError:
-            return None
-        if fd >= PyList_GET_SIZE(self.fd_readers):
-            return None
-        reader = self.fd_readers[fd]
-        writer = self.fd_writers[fd]
-        mask = _mask_of(reader, writer)
-        if not mask:
-            return None
-        return _SelectorKey(self.fd_objects[fd], fd, mask, (reader, writer))
-
-    def _fd_registered(self):
-        """The fds with a reader or a writer, in fd order."""
-        return [fd for fd in range(len(self.fd_readers))
-                if self.fd_readers[fd] is not None or self.fd_writers[fd] is not None]
-
-    def _poller_name(self):
-        return self.poller.name
-
     # -- closing ------------------------------------------------------------
 
     def _close_native(self):
@@ -757,19 +507,6 @@ cdef class LoopCore:
         self.fd_writers = []
         self.fd_objects = []
         self._close_fds()
-
-    cdef int _close_fds(self) except -1:
-        # Forget the fd numbers before closing them, so a racing
-        # call_soon_threadsafe() cannot write into a reused fd.
-        rfd, wfd = self.wake_rfd, self.wake_wfd
-        self.wake_rfd = self.wake_wfd = -1
-        if wfd >= 0 and wfd != rfd:
-            close(wfd)
-        if rfd >= 0:
-            close(rfd)
-        if self.poller is not None:
-            self.poller.close()
-        return 0
 
     # -- state the stdlib's inherited code reads and writes -----------------
 

@@ -20,16 +20,32 @@ cdef class Poller:
     cdef int* ready_masks
     cdef int ready_capacity
     cdef int registered        # fds with a non-zero interest mask
+
+    # The wake-up channel of call_soon_threadsafe() (an eventfd, or a pipe):
+    # registered for reading and drained by poll(), never reported to the
+    # loop. Written only while a blocking poll is under way (polling), at
+    # most once until that poll drains it (wake_pending).
+    cdef int wake_rfd
+    cdef int wake_wfd
+    cdef bint polling
+    cdef bint wake_pending
+
     # The silent-poll rule (poll_is_silent): registrations a non-blocking
     # poll can report nothing a callback could observe through.
-    cdef int wake_fd           # the loop's wake-up fd (call_soon_threadsafe)
     cdef int quiet_fd          # the self-pipe while no signal handler writes to it, else -1
     cdef bint quiet_reading    # quiet_fd is registered for reading
 
-    # What the loop calls: control() plus the silent-poll bookkeeping.
+    # What the loop calls: control() plus the silent-poll bookkeeping, the
+    # poll itself, the wake-up, and close().
     cdef int set_interest(self, int fd, int old_mask, int new_mask, bint rearm) except -1
     cdef int set_quiet_fd(self, int fd, bint reading) except -1
     cdef bint poll_is_silent(self) noexcept
+    cdef int poll(self, double timeout) except -1
+    cdef int wakeup(self) noexcept
+    cdef int close(self) except -1
+    cdef int open_wakeup(self) except -1
+    cdef int close_wakeup(self) noexcept
+    cdef bint is_wakeup(self, int fd) noexcept
     # What each backend implements.
     cdef int control(self, int fd, int old_mask, int new_mask, bint rearm) except -1
     # One-shot interest for a sock_* wait on an fd with no other interest:
@@ -37,8 +53,10 @@ cdef class Poller:
     # syscall and the next wait re-enables it with one (see _poller.pyx).
     cdef int arm_oneshot(self, int fd, int mask) except -1
     cdef int rearm_oneshot(self, int fd, int mask) except -1
-    cdef int poll(self, double timeout) except -1
-    cdef int close(self) except -1
+    # wait(): one epoll_wait/select; it fills ready_fds/ready_masks with every
+    # ready fd but the wake-up fd, which it drains, and returns their number.
+    cdef int wait(self, double timeout) except -1
+    cdef int release(self) except -1
     cdef int _reserve(self, int n) except -1
 
 

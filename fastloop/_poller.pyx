@@ -9,10 +9,13 @@ The contract the loop (``_loop.pyx``) uses, and nothing else:
   loop had registered on it is stale);
 * ``arm_oneshot``/``rearm_oneshot`` for ``sock_*`` waits (below);
 * ``poll(timeout)`` returns the number of events, read with
-  ``ready_event(poller, i, &mask)``;
-* ``poll_is_silent()``: whether a non-blocking poll can be skipped, decided
-  from what is registered (only the wake-up fd, and the self-pipe while no
-  signal handler writes into it: ``set_quiet_fd``);
+  ``ready_event(poller, i, &mask)``. A non-blocking poll that could report
+  nothing is skipped (``poll_is_silent``: only the wake-up fd is registered,
+  and the self-pipe while no signal handler writes into it, ``set_quiet_fd``);
+* ``wakeup()``, from any thread holding the GIL: make a blocking ``poll()``
+  return. The poller owns the wake-up fd (an eventfd, or a pipe): it opens
+  and registers it, drains it inside ``poll()`` (its events never reach the
+  loop), writes it only while a blocking poll is under way, and closes it;
 * ``registered``, ``close()``.
 
 ``EpollPoller`` calls epoll directly (Linux); ``SelectorPoller`` wraps
@@ -74,6 +77,9 @@ cdef extern from "_sys.h" nogil:
     int epoll_ctl(int epfd, int op, int fd, epoll_event* event)
     int epoll_wait(int epfd, epoll_event* events, int maxevents, int timeout)
     int close(int fd)
+    int fl_wakeup_open(int* rfd, int* wfd)
+    int fl_wakeup_write(int wfd)
+    void fl_wakeup_drain(int rfd)
 
 
 @cython.auto_pickle(False)
@@ -84,11 +90,13 @@ cdef class Poller:
         self.ready_masks = NULL
         self.ready_capacity = 0
         self.registered = 0
-        self.wake_fd = -1
+        self.wake_rfd = -1
+        self.wake_wfd = -1
         self.quiet_fd = -1
         self.quiet_reading = False
 
     def __dealloc__(self):
+        self.close_wakeup()
         PyMem_Free(self.ready_fds)
         PyMem_Free(self.ready_masks)
 
@@ -129,9 +137,65 @@ cdef class Poller:
         # next blocking poll; nothing writes into the quiet fd. So a busy loop
         # without I/O makes no syscall per iteration. Any other registration
         # (a parked one-shot one included) makes the poll real.
-        return self.registered <= (self.wake_fd >= 0) + self.quiet_reading
+        return self.registered <= (self.wake_rfd >= 0) + self.quiet_reading
 
-    # The two methods every concrete poller implements.
+    @cython.final
+    cdef int poll(self, double timeout) except -1:
+        cdef int n
+        if timeout == 0 and self.poll_is_silent():
+            return 0
+        self.polling = timeout != 0
+        try:
+            n = self.wait(timeout)
+        finally:
+            self.polling = False
+        return n
+
+    @cython.final
+    cdef int wakeup(self) noexcept:
+        # Called with the GIL held (possibly from another thread). Only a loop
+        # blocked in poll needs the syscall; one pending write is enough until
+        # the poll drains it, so a burst of posts costs a single write.
+        if self.polling and not self.wake_pending and self.wake_wfd >= 0:
+            self.wake_pending = True
+            fl_wakeup_write(self.wake_wfd)
+        return 0
+
+    @cython.final
+    cdef inline bint is_wakeup(self, int fd) noexcept:
+        # For wait(): an event of the wake-up fd is drained here, not reported.
+        if fd != self.wake_rfd:
+            return False
+        fl_wakeup_drain(fd)
+        self.wake_pending = False
+        return True
+
+    @cython.final
+    cdef int open_wakeup(self) except -1:
+        if fl_wakeup_open(&self.wake_rfd, &self.wake_wfd) < 0:
+            PyErr_SetFromErrno(OSError)
+        self.set_interest(self.wake_rfd, 0, FL_READ, False)
+        return 0
+
+    @cython.final
+    cdef int close_wakeup(self) noexcept:
+        # Forget the fd numbers before closing them, so a racing wakeup()
+        # cannot write into a reused fd.
+        cdef int rfd = self.wake_rfd
+        cdef int wfd = self.wake_wfd
+        self.wake_rfd = self.wake_wfd = -1
+        if wfd >= 0 and wfd != rfd:
+            close(wfd)
+        if rfd >= 0:
+            close(rfd)
+        return 0
+
+    @cython.final
+    cdef int close(self) except -1:
+        self.close_wakeup()
+        return self.release()
+
+    # What every concrete poller implements.
     cdef int control(self, int fd, int old_mask, int new_mask, bint rearm) except -1:
         raise TypeError(f'{type(self).__name__} cannot control fds')
 
@@ -143,10 +207,10 @@ cdef class Poller:
     cdef int rearm_oneshot(self, int fd, int mask) except -1:
         return 0
 
-    cdef int poll(self, double timeout) except -1:
+    cdef int wait(self, double timeout) except -1:
         raise TypeError(f'{type(self).__name__} cannot poll')
 
-    cdef int close(self) except -1:
+    cdef int release(self) except -1:
         return 0
 
     @property
@@ -230,7 +294,7 @@ cdef class EpollPoller(Poller):
         self._reserve(n)
         return 0
 
-    cdef int close(self) except -1:
+    cdef int release(self) except -1:
         if self.epfd >= 0:
             close(self.epfd)
             self.epfd = -1
@@ -353,8 +417,8 @@ cdef class EpollPoller(Poller):
         self.set_state(fd, KS_ARMED)
         return 0
 
-    cdef int poll(self, double timeout) except -1:
-        cdef int ms, n, i, fd
+    cdef int wait(self, double timeout) except -1:
+        cdef int ms, n, i, fd, j = 0
         cdef unsigned int bits
         cdef int mask
         if timeout < 0:
@@ -396,11 +460,14 @@ cdef class EpollPoller(Poller):
             if bits & ~EPOLLOUT:
                 mask |= FL_READ
             fd = self.events[i].data.fd
+            if self.is_wakeup(fd):
+                continue
             if fd < self.kstate_size and self.kstate[fd] == KS_ARMED:
                 self.kstate[fd] = KS_FIRED
-            self.ready_fds[i] = fd
-            self.ready_masks[i] = mask
-        return n
+            self.ready_fds[j] = fd
+            self.ready_masks[j] = mask
+            j += 1
+        return j
 
 
 @cython.final
@@ -413,7 +480,7 @@ cdef class SelectorPoller(Poller):
         self.selector = selectors.DefaultSelector()
         self._reserve(64)
 
-    cdef int close(self) except -1:
+    cdef int release(self) except -1:
         if self.selector is not None:
             self.selector.close()
             self.selector = None
@@ -447,11 +514,13 @@ cdef class SelectorPoller(Poller):
                 pass
         return 0
 
-    cdef int poll(self, double timeout) except -1:
+    cdef int wait(self, double timeout) except -1:
         cdef int i = 0
         events = self.selector.select(None if timeout < 0 else timeout)
         self._reserve(len(events))
         for key, mask in events:
+            if self.is_wakeup(key.fd):
+                continue
             self.ready_fds[i] = key.fd
             self.ready_masks[i] = mask
             i += 1
@@ -462,6 +531,10 @@ cdef Poller make_poller():
     choice = os.environ.get('FASTLOOP_POLLER', '')
     if choice not in ('', 'epoll', 'selectors'):
         raise ValueError(f"FASTLOOP_POLLER must be 'epoll' or 'selectors', not {choice!r}")
+    cdef Poller poller
     if FL_HAVE_EPOLL and choice != 'selectors':
-        return EpollPoller()
-    return SelectorPoller()
+        poller = EpollPoller()
+    else:
+        poller = SelectorPoller()
+    poller.open_wakeup()
+    return poller

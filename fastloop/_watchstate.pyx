@@ -28,7 +28,8 @@ def sample(LoopCore loop):
     the few C steps between two) since ``mark``, and ``(mark, callbacks)``
     names that stretch: both change when the callback returns.
     """
-    return loop.thread_id, loop.polling, loop.counters.mark, loop.counters.callbacks
+    polling = loop.poller is not None and loop.poller.polling
+    return loop.thread_id, polling, loop.counters.mark, loop.counters.callbacks
 
 
 def arm(LoopCore loop, double threshold, hook):
