@@ -19,7 +19,13 @@ cdef class FdTable:
     cdef bint closed
     cdef bint debug
 
-    cdef int check_closed(self) except -1
+    # Inline here (not in _fdtable.pyx) so the scheduling calls in _loop.pyx
+    # compile to the field test, not a vtable call into another module.
+    cdef inline int check_closed(self) except -1:
+        if self.closed:
+            raise RuntimeError('Event loop is closed')
+        return 0
+
     cdef int fd_of(self, object fileobj) except -2
     cdef int fd_slots(self, int fd) except -1
     cdef object fd_add(self, object fileobj, int flag, object callback, tuple args,

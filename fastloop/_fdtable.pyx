@@ -41,11 +41,6 @@ cdef class FdTable:
     def __dealloc__(self):
         self._close_fds()
 
-    cdef inline int check_closed(self) except -1:
-        if self.closed:
-            raise RuntimeError('Event loop is closed')
-        return 0
-
     # -- file descriptors ---------------------------------------------------
 
     def add_reader(self, fd, callback, *args):
