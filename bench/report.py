@@ -254,7 +254,8 @@ def echo_chart(data: dict, path: Path) -> str | None:
 # ---------------------------------------------------------------- micro
 
 
-def micro_markdown(data: dict) -> str:
+def _micro_flat_markdown(data: dict) -> str:
+    """Results written before micro.py had scales: one rate per benchmark."""
     medians = data["median"]
     loops = [n for n in LOOP_ORDER if any(n in row for row in medians.values())]
     out = [
@@ -269,6 +270,66 @@ def micro_markdown(data: dict) -> str:
         out.append(f"| {bench} | " + " | ".join(cells)
                    + f" | {_ratio(row.get('fastloop'), row.get('asyncio'))}"
                    + f" | {_ratio(row.get('fastloop'), max(others, default=None))} |")
+    return "\n".join(out) + "\n"
+
+
+def _scale_text(n: int) -> str:
+    return f"{n:,}"
+
+
+def _micro_spread(raw: list[float]) -> str:
+    return _ratio(max(raw), min(raw)) if raw else "—"
+
+
+def micro_markdown(data: dict) -> str:
+    """One table per micro benchmark, a row per scale (and phase), loops side by
+    side: ops/s, each loop's ratio to asyncio, and fastloop against the best of
+    the others. Renders any results file micro.py has written."""
+    if "rows" not in data:
+        return _micro_flat_markdown(data)
+    rows = data["rows"]
+    present = {n for r in rows for n in r["median"]}
+    loops = [n for n in LOOP_ORDER if n in present] + sorted(present - set(LOOP_ORDER))
+    peers = [n for n in loops if n != "asyncio"]
+    scales = data.get("scales", {})
+    out = [
+        f"### Micro benchmarks at several scales ({data.get('profile', 'full')} profile, "
+        f"median of {data.get('rounds', '?')} interleaved round"
+        f"{'s' if data.get('rounds') != 1 else ''}, Python "
+        f"{str(data.get('python', '?')).split()[0]})",
+        "",
+        "ops/s, higher is better; ×asyncio is each loop's rate over asyncio's; "
+        "fastloop ÷ best is fastloop's rate over the best other loop's (≥ 1.00× means "
+        "fastloop leads); spread is fastloop's fastest round over its slowest.",
+    ]
+    if data.get("skipped"):
+        out += ["", "Not installed, skipped: " + ", ".join(data["skipped"]) + "."]
+    benches = list(dict.fromkeys(r["bench"] for r in rows))
+    for bench in benches:
+        info = scales.get(bench, {})
+        counts = info.get("counts", "scale")
+        out += ["", f"#### {bench}", ""]
+        if info.get("description"):
+            out += [info["description"][:1].upper() + info["description"][1:] + ".", ""]
+        out += [
+            f"| {counts} | phase | " + " | ".join(f"{n} ops/s" for n in loops)
+            + " | " + " | ".join(f"{n} ×asyncio" for n in peers)
+            + " | fastloop ÷ best | spread |",
+            "|---:|---|" + "---:|" * (2 * len(loops) - ("asyncio" in loops) + 2),
+        ]
+        for r in (r for r in rows if r["bench"] == bench):
+            med = r["median"]
+            others = [v for n, v in med.items() if n != "fastloop"]
+            best = max(others, default=None)
+            lead = med.get("fastloop") is not None and best is not None \
+                and med["fastloop"] >= best
+            ratio = _ratio(med.get("fastloop"), best)
+            out.append(
+                f"| {_scale_text(r['scale'])} | {r['metric'] if r['metric'] != bench else ''} | "
+                + " | ".join(_fmt(med.get(n)) for n in loops) + " | "
+                + " | ".join(_ratio(med.get(n), med.get("asyncio")) for n in peers) + " | "
+                + (f"**{ratio}**" if lead else ratio) + " | "
+                + _micro_spread(r["raw"].get("fastloop", [])) + " |")
     return "\n".join(out) + "\n"
 
 

@@ -1,3 +1,6 @@
+from cpython.ref cimport PyObject
+
+
 cdef extern from "Python.h":
     int PyContext_Enter(object ctx) except -1
     int PyContext_Exit(object ctx) except -1
@@ -20,3 +23,9 @@ cdef class Handle:
 
 
 cdef Handle new_handle(object callback, object args, object loop, object context, bint debug)
+
+# The loop's handles that only it references are kept out of the cyclic GC
+# (_owned.h); own_handle() untracks one, verify_owned() re-tracks those that
+# were kept by their caller after all.
+cdef int own_handle(object h) except -1
+cdef void verify_owned() noexcept

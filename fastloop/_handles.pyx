@@ -8,7 +8,12 @@ one costs no Python-level ``__init__`` or ``Context.run`` method call.
 """
 
 cimport cython
+from cpython.mem cimport PyMem_Free, PyMem_Realloc
+from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 
+from fastloop._owned cimport fl_own, fl_track_if_shared
+
+import gc
 import sys
 
 from fastloop import _compat
@@ -118,3 +123,70 @@ cdef Handle new_handle(object callback, object args, object loop, object context
         # caller's, which is where the stdlib's trimmed traceback ends too.
         h._source_traceback = _extract_stack(_getframe(0))
     return h
+
+
+# -- handles the loop alone owns (see _owned.h) ------------------------------
+#
+# The loop untracks each handle it creates for its queue or heap. Whoever
+# called call_soon() may keep the handle (``obj.h = loop.call_soon(obj.cb)``);
+# such a handle must be tracked again before the GC next looks, or a cycle
+# through it and an unclosed loop could never be collected. So every handle
+# owned since the last check sits in ``_unverified`` (one reference each), and
+# verify_owned(), run at the start of every loop iteration and before every
+# collection (gc.callbacks), tracks those referenced from anywhere but their
+# container and this list. That is O(1) per handle, and when the GC runs each
+# untracked handle in a container is referenced by that container alone.
+
+cdef PyObject** _unverified = NULL
+cdef Py_ssize_t _unverified_count = 0
+cdef Py_ssize_t _unverified_capacity = 0
+
+
+cdef int own_handle(object h) except -1:
+    global _unverified, _unverified_capacity, _unverified_count
+    cdef PyObject** grown
+    cdef Py_ssize_t cap
+    if _unverified_count == _unverified_capacity:
+        cap = _unverified_capacity * 2 if _unverified_capacity else 256
+        grown = <PyObject**>PyMem_Realloc(_unverified, cap * sizeof(PyObject*))
+        if grown == NULL:
+            raise MemoryError()
+        _unverified = grown
+        _unverified_capacity = cap
+    Py_INCREF(h)
+    _unverified[_unverified_count] = <PyObject*>h
+    _unverified_count += 1
+    fl_own(<PyObject*>h)
+    return 0
+
+
+cdef void verify_owned() noexcept:
+    global _unverified, _unverified_capacity, _unverified_count
+    cdef PyObject** items = _unverified
+    cdef Py_ssize_t i, n = _unverified_count, cap = _unverified_capacity
+    cdef PyObject* p
+    if n == 0:
+        return
+    # Detach the array first: a decref below can free a handle whose
+    # callback's finalizer schedules (and so owns) a new one.
+    _unverified = NULL
+    _unverified_count = _unverified_capacity = 0
+    for i in range(n):
+        p = items[i]
+        # Its container and this list hold one reference each. A handle that
+        # already left its container went through fl_release_owned then.
+        fl_track_if_shared(p, 2)
+        Py_DECREF(<object>p)
+    if _unverified == NULL:
+        _unverified = items
+        _unverified_capacity = cap
+    else:
+        PyMem_Free(items)
+
+
+def _verify_before_collection(phase, info):
+    if phase == 'start':
+        verify_owned()
+
+
+gc.callbacks.append(_verify_before_collection)

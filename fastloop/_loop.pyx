@@ -27,8 +27,9 @@ from cpython.ref cimport PyObject
 from libc.limits cimport INT_MAX
 from libc.math cimport isnan
 
-from fastloop._handles cimport Handle, new_handle
+from fastloop._handles cimport Handle, new_handle, own_handle, verify_owned
 from fastloop._metrics cimport FL_METRICS, fl_coarse_monotonic, fl_coarse_resolution
+from fastloop._owned cimport fl_release_owned
 from fastloop._poller cimport FL_READ, FL_WRITE, make_poller
 from fastloop._queue cimport ReadyQueue
 from fastloop._timers cimport TimerHandle, TimerHeap, new_timer
@@ -160,11 +161,13 @@ cdef class LoopCore:
             self._check_callback(callback, 'call_soon')
         handle = new_handle(callback, args, self, context, self.debug)
         self.ready.push(handle)
+        own_handle(handle)      # see _owned.h
         return handle
 
     def _call_soon(self, callback, args, context):
         handle = new_handle(callback, tuple(args), self, context, self.debug)
         self.ready.push(handle)
+        own_handle(handle)
         return handle
 
     def call_soon_threadsafe(self, callback, *args, context=None):
@@ -174,6 +177,7 @@ cdef class LoopCore:
             self._check_callback(callback, 'call_soon_threadsafe')
         handle = new_handle(callback, args, self, context, self.debug)
         self.ready.push(handle)
+        own_handle(handle)
         self.wakeup()
         return handle
 
@@ -220,6 +224,7 @@ cdef class LoopCore:
     cdef object schedule_at(self, double when, object callback, tuple args, object context):
         cdef TimerHandle timer = new_timer(when, callback, args, self, context, self.debug)
         self.timers.push(timer)
+        own_handle(timer)
         return timer
 
     def _timer_handle_cancelled(self, handle):
@@ -303,6 +308,7 @@ cdef class LoopCore:
         cdef int n
         if FL_METRICS:
             self.m.iterations += 1
+        verify_owned()      # handles scheduled since the last iteration (_owned.h)
         # Phase 1: cancelled timers.
         if timers.size > 100 and timers.cancelled * 2 > timers.size:
             timers.compact()
@@ -416,12 +422,16 @@ cdef class LoopCore:
                 raise IndexError('pop from an empty deque')
             handle = ready.pop()
             if isinstance(handle, Handle):
+                # Out of the loop's hands: an ordinary GC object again if it
+                # lives on (see _owned.h).
                 if (<Handle>handle)._cancelled:
+                    fl_release_owned(<PyObject*>handle)
                     continue
                 if self.debug:
                     self.run_debug(handle)
                 else:
                     (<Handle>handle)._run_native()
+                fl_release_owned(<PyObject*>handle)
             else:
                 if handle._cancelled:
                     continue

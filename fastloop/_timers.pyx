@@ -15,6 +15,9 @@ from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 
 from fastloop._handles cimport Handle, PyContext_CopyCurrent
+from fastloop._owned cimport (
+    PyTypeObject, fl_release_owned, fl_visit_owned, inquiry, traverseproc, visitproc,
+)
 
 import sys
 
@@ -156,6 +159,7 @@ cdef class TimerHeap:
     def __dealloc__(self):
         cdef Py_ssize_t i
         for i in range(self.size):
+            fl_release_owned(self.entries[i].handle)
             Py_DECREF(<object>self.entries[i].handle)
         PyMem_Free(self.entries)
         self.entries = NULL
@@ -205,21 +209,24 @@ cdef class TimerHeap:
 
     cdef int drop_cancelled_head(self) except -1:
         """Pop cancelled timers off the top, as the stdlib does every iteration."""
+        cdef TimerHandle h
         while self.size and (<TimerHandle>self.entries[0].handle)._cancelled:
             self.cancelled -= 1
-            self.pop()
+            h = self.pop()
+            fl_release_owned(<PyObject*>h)
         return 0
 
     cdef int compact(self) except -1:
         """Drop every cancelled timer and re-heapify: O(n), run when they dominate."""
         cdef Py_ssize_t i, kept = 0
-        cdef TimerHandle h
+        cdef PyObject* h
         for i in range(self.size):
-            h = <TimerHandle>self.entries[i].handle
-            if h._cancelled:
-                h._scheduled = False
-                h.heap = None
-                Py_DECREF(h)
+            h = self.entries[i].handle
+            if (<TimerHandle>h)._cancelled:
+                (<TimerHandle>h)._scheduled = False
+                (<TimerHandle>h).heap = None
+                fl_release_owned(h)
+                Py_DECREF(<object>h)
             else:
                 self.entries[kept] = self.entries[i]
                 kept += 1
@@ -233,14 +240,15 @@ cdef class TimerHeap:
 
     cdef int clear(self) except -1:
         cdef Py_ssize_t i, n = self.size
-        cdef TimerHandle h
+        cdef PyObject* h
         self.size = 0
         self.cancelled = 0
         for i in range(n):
-            h = <TimerHandle>self.entries[i].handle
-            h._scheduled = False
-            h.heap = None
-            Py_DECREF(h)
+            h = self.entries[i].handle
+            (<TimerHandle>h)._scheduled = False
+            (<TimerHandle>h).heap = None
+            fl_release_owned(h)
+            Py_DECREF(<object>h)
         return 0
 
     cdef list handles(self):
@@ -251,26 +259,19 @@ cdef class TimerHeap:
 # The heap's entries hold references in a C array that Cython's generated GC
 # support cannot see. Extend the type's traverse/clear so a cycle running
 # through a pending timer (timer -> callback -> loop -> heap -> timer) in a loop
-# that was dropped without close() can still be collected.
+# that was dropped without close() can still be collected; untracked timers
+# the heap alone holds are visited through fl_visit_owned (see _owned.h).
 
-cdef extern from "Python.h":
-    ctypedef int (*fl_visitproc "visitproc")(PyObject*, void*)
-    ctypedef int (*fl_traverseproc "traverseproc")(PyObject*, fl_visitproc, void*)
-    ctypedef int (*fl_inquiry "inquiry")(PyObject*)
-    ctypedef struct fl_type "PyTypeObject":
-        fl_traverseproc tp_traverse
-        fl_inquiry tp_clear
-
-cdef fl_traverseproc _generated_traverse = (<fl_type*>TimerHeap).tp_traverse
-cdef fl_inquiry _generated_clear = (<fl_type*>TimerHeap).tp_clear
+cdef traverseproc _generated_traverse = (<PyTypeObject*>TimerHeap).tp_traverse
+cdef inquiry _generated_clear = (<PyTypeObject*>TimerHeap).tp_clear
 
 
-cdef int _heap_traverse(PyObject* o, fl_visitproc visit, void* arg) noexcept:
+cdef int _heap_traverse(PyObject* o, visitproc visit, void* arg) noexcept:
     cdef TimerEntry* entries = (<TimerHeap>o).entries
     cdef Py_ssize_t i, n = (<TimerHeap>o).size
     cdef int r
     for i in range(n):
-        r = visit(entries[i].handle, arg)
+        r = fl_visit_owned(entries[i].handle, visit, arg)
         if r:
             return r
     return _generated_traverse(o, visit, arg)
@@ -284,5 +285,5 @@ cdef int _heap_clear(PyObject* o) noexcept:
     return _generated_clear(o)
 
 
-(<fl_type*>TimerHeap).tp_traverse = _heap_traverse
-(<fl_type*>TimerHeap).tp_clear = _heap_clear
+(<PyTypeObject*>TimerHeap).tp_traverse = _heap_traverse
+(<PyTypeObject*>TimerHeap).tp_clear = _heap_clear
