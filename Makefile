@@ -78,7 +78,8 @@ conformance: build
 
 # Benchmarks (opt-in): fastloop side by side with asyncio, uvloop and rloop,
 # installed into their own venv so .venv stays free of other loops.
-# make bench (~21 min): the micro benchmarks, then the echo and HTTP matrix
+# make bench (~35 min): the micro benchmarks at every scale (bench/micro.py),
+# then the echo and HTTP matrix
 # (bench/echo.py: 4 echo server styles x 1/10/100 KiB x 10/100 connections,
 # plus HTTP at 10/100 connections; 3 rounds of 2.5 s), then bench/report.py.
 # Timings and options: bench/README.md.
@@ -89,12 +90,31 @@ $(BENCH_VENV)/.installed: requirements-bench.txt
 	$(BENCH_VENV)/bin/python -m pip install --quiet -r requirements-bench.txt
 	touch $@
 
-.PHONY: bench
+# Micro results are named micro-<date>-py<ver>[-quick].json; bench/report.py
+# renders the newest that is not a quick (smoke) run.
+BENCH_MICRO_ARGS ?=
+BENCH_PYVER = $$($(BENCH_VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+BENCH_MICRO_JSON = bench/results/micro-$$(date +%Y%m%d)-py$(BENCH_PYVER)$(if $(findstring quick,$(BENCH_MICRO_ARGS)),-quick).json
+BENCH_PTH = $(BENCH_VENV)/bin/python -c "import site, sys; open(site.getsitepackages()[0] + '/fastloop-dev.pth', 'w').write(sys.argv[1] + '\n')" "$(CURDIR)"
+
+.PHONY: bench bench-micro bench-report
 bench: build $(BENCH_VENV)/.installed
-	$(BENCH_VENV)/bin/python -c "import site, sys; open(site.getsitepackages()[0] + '/fastloop-dev.pth', 'w').write(sys.argv[1] + '\n')" "$(CURDIR)"
-	$(BENCH_VENV)/bin/python bench/micro.py --rounds 5 --json bench/results/micro-$$(date +%Y%m%d)-py$$($(BENCH_VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])').json
+	$(BENCH_PTH)
+	$(BENCH_VENV)/bin/python bench/micro.py $(BENCH_MICRO_ARGS) --json $(BENCH_MICRO_JSON)
 	$(BENCH_VENV)/bin/python bench/echo.py $(BENCH_ECHO_ARGS)
-	$(BENCH_VENV)/bin/python bench/report.py
+	$(BENCH_VENV)/bin/python bench/report.py --readme README.md
+
+# The micro benchmarks alone (~12 min; BENCH_MICRO_ARGS=--profile=quick: ~2
+# min, one round, fewer operations), then the report.
+bench-micro: build $(BENCH_VENV)/.installed
+	$(BENCH_PTH)
+	$(BENCH_VENV)/bin/python bench/micro.py $(BENCH_MICRO_ARGS) --json $(BENCH_MICRO_JSON)
+	$(BENCH_VENV)/bin/python bench/report.py --readme README.md
+
+# Render the newest results (echo and micro) into bench/results/latest.md,
+# latest.png and the README's micro table; runs nothing.
+bench-report: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python bench/report.py --readme README.md
 
 # Stress and fault scenarios (tests/stress/) at full size: fd exhaustion, peer
 # resets, 10,000 connections, memory flatness, fork, fd reuse, threads, bad

@@ -3,18 +3,20 @@
     python bench/callgrind_micro.py [--loops fastloop,rloop] [--only call_soon,timers]
                                     [--scales 100,10000] [--ops N] [--json FILE]
 
-Timings on a shared 2-core machine swing 2-3x; instruction counts do not. For
-each (benchmark, scale, loop) this runs ``micro.py --one`` under
-``valgrind --tool=callgrind`` twice, with N and 2N operations, and reports
-(Ir(2N) - Ir(N)) / N: start-up, imports and the set-up of the live timers
-cancel out. The timer phases are separated the same way: only the phase being
-counted changes between the two runs. Threads make the threadsafe rows vary
-a little (how many posts each wake-up finds queued).
+Timings on a shared 2-core machine swing 2-3x; instruction counts do not. Each
+(benchmark, scale, loop) runs once, ``micro.py --one`` under
+``valgrind --tool=callgrind --dump-before=time_perf_counter``: callgrind writes
+its counters out (and resets them) whenever the benchmark reads its timer, so
+the instructions of exactly each timed region come out, start-up, imports and
+the set-up of the live timers excluded, and are divided by the region's
+operations. The timer phases are the three timed regions of one run. Threads
+make the threadsafe rows vary a little (how many posts each wake-up finds).
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import re
@@ -27,34 +29,33 @@ import micro
 
 HERE = Path(__file__).resolve().parent
 TOTALS = re.compile(rb"^(?:summary|totals):\s+(\d+)", re.M)
+PART = re.compile(r"\.(\d+)$")
 
 
-def instructions(args: list[str]) -> int:
+def regions(args: list[str]) -> list[int]:
+    """Instructions between consecutive reads of time.perf_counter()."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "cg.out")
         subprocess.run(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+             "--dump-before=time_perf_counter", "--collect-systime=no",
              sys.executable, str(HERE / "micro.py"), "--one", *args],
             check=True, capture_output=True)
-        return int(TOTALS.findall(Path(out).read_bytes())[-1])
+        parts = sorted(glob.glob(out + ".*"), key=lambda p: int(PART.search(p).group(1)))
+        # Part k holds what ran between the (k-1)th and the kth read; the
+        # last file (no suffix) is what ran after the final read.
+        return [int(TOTALS.findall(Path(p).read_bytes())[-1]) for p in parts]
 
 
 def per_op(bench: str, scale: int, loop: str, ops: int) -> dict[str, float]:
-    base = [bench, str(scale), loop]
-    if bench != "timers":
-        small = instructions(base + ["--ops", str(ops)])
-        big = instructions(base + ["--ops", str(2 * ops)])
-        return {bench: (big - small) / ops}
-    result = {}
-    for metric, (a, b) in {
-        "schedule": ((ops, 0, 0), (2 * ops, 0, 0)),
-        "cancel": ((2 * ops, ops, 0), (2 * ops, 2 * ops, 0)),
-        "fire": ((0, 0, ops), (0, 0, 2 * ops)),
-    }.items():
-        small = instructions(base + ["--phase-ops", ",".join(map(str, a))])
-        big = instructions(base + ["--phase-ops", ",".join(map(str, b))])
-        result[metric] = (big - small) / ops
-    return result
+    counts = regions([bench, str(scale), loop, "--ops", str(ops)])
+    # Every timed region is a (start, end) pair of reads: the even parts.
+    timed = counts[1::2]
+    metrics = micro.metrics_of(bench)
+    if len(timed) != len(metrics):
+        raise RuntimeError(f"{bench} on {loop}: {len(counts)} timer reads, "
+                           f"expected {2 * len(metrics)}")
+    return {metric: n / ops for metric, n in zip(metrics, timed, strict=True)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,13 +1,17 @@
 """Render benchmark results: Markdown tables and the echo chart.
 
     python bench/report.py [--echo FILE] [--micro FILE] [--out bench/results/latest.md]
-                           [--chart bench/results/latest.png]
+                           [--chart bench/results/latest.png] [--readme README.md]
 
 Merges the newest echo results (bench/echo.py writes bench/results/<date>-py<ver>.json)
 and, if present, the newest micro results (bench/micro.py --json, which make bench
 writes to bench/results/micro-<date>-py<ver>.json) into one Markdown report, and
 draws the echo chart next to it. The default output names do not change from
-run to run, so the README can show bench/results/latest.png.
+run to run, so the README can show bench/results/latest.png; with --readme it
+also rewrites the README's micro table (between its marker comments) from the
+same micro results, so `make bench-report` is the one command after a run.
+Both old (one rate per benchmark) and scaled (micro.py at several scales)
+micro results render.
 
 bench/echo.py imports the rendering functions from here for its own per-run
 files.
@@ -333,6 +337,58 @@ def micro_markdown(data: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+def micro_readme_markdown(data: dict) -> str:
+    """The README's compact form: per benchmark and scale, each loop's rate as a
+    ratio to asyncio's (the raw rates are in latest.md)."""
+    if "rows" not in data:
+        medians = data["median"]
+        loops = [n for n in LOOP_ORDER
+                 if n != "asyncio" and any(n in row for row in medians.values())]
+        out = ["| micro | " + " | ".join(loops) + " |", "|---|" + "---:|" * len(loops)]
+        for bench, row in medians.items():
+            out.append(f"| {bench} | "
+                       + " | ".join(_ratio(row.get(n), row.get("asyncio")) for n in loops) + " |")
+        return "\n".join(out) + "\n"
+    rows = data["rows"]
+    present = {n for r in rows for n in r["median"]}
+    peers = [n for n in LOOP_ORDER if n in present and n != "asyncio"]
+    scales = data.get("scales", {})
+    out = ["| micro | scale | " + " | ".join(peers) + " | fastloop ÷ best other |",
+           "|---|---|" + "---:|" * (len(peers) + 1)]
+    for r in rows:
+        med = r["median"]
+        best = max((v for n, v in med.items() if n != "fastloop"), default=None)
+        ratio = _ratio(med.get("fastloop"), best)
+        if med.get("fastloop") is not None and best is not None and med["fastloop"] >= best:
+            ratio = f"**{ratio}**"
+        counts = scales.get(r["bench"], {}).get("counts", "")
+        name = r["bench"] if r["metric"] == r["bench"] else f"{r['bench']}: {r['metric']}"
+        out.append(f"| {name} | {_scale_text(r['scale'])} {counts} | "
+                   + " | ".join(_ratio(med.get(n), med.get("asyncio")) for n in peers)
+                   + f" | {ratio} |")
+    return "\n".join(out) + "\n"
+
+
+README_BEGIN = "<!-- micro results: bench/report.py --readme writes between these lines -->"
+README_END = "<!-- end of micro results -->"
+
+
+def update_readme(path: Path, data: dict, source: str) -> bool:
+    """Replace the README's micro table (between the markers) with ``data``'s."""
+    text = path.read_text()
+    if README_BEGIN not in text or README_END not in text:
+        print(f"{path}: no micro results markers, left alone", file=sys.stderr)
+        return False
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    python = str(data.get("python", "?")).split()[0]
+    body = (f"\nRatio to asyncio's operations per second (higher is better), Python {python}, "
+            f"median of {data.get('rounds', '?')} interleaved rounds (`{source}`; every "
+            f"rate in bench/results/latest.md):\n\n" + micro_readme_markdown(data) + "\n")
+    path.write_text(head + README_BEGIN + body + README_END + tail)
+    return True
+
+
 # ------------------------------------------------------------------ CLI
 
 
@@ -349,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--micro", type=Path, help="micro results JSON (default: the newest)")
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.md")
     parser.add_argument("--chart", type=Path, default=RESULTS / "latest.png")
+    parser.add_argument("--readme", type=Path,
+                        help="also rewrite this README's micro table (between its markers)")
     args = parser.parse_args(argv)
 
     echo_file = args.echo or newest("*-py*.json", exclude="micro-")
@@ -369,6 +427,8 @@ def main(argv: list[str] | None = None) -> int:
     if micro_file:
         micro = json.loads(micro_file.read_text())
         parts += [micro_markdown(micro), f"Source: `{micro_file.name}`.", ""]
+        if args.readme and update_readme(args.readme, micro, micro_file.name):
+            print(f"README micro table: {args.readme}")
     text = "\n".join(parts)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

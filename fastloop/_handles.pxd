@@ -10,7 +10,11 @@ cdef extern from "Python.h":
 cdef class Handle:
     cdef readonly object _callback
     cdef readonly object _args
-    cdef readonly object _context
+    # The context the callback runs in (``_context``/``get_context()``).
+    # owns_context: the loop made it (copy_context()) for this handle alone,
+    # so while the handle is loop-owned it is untracked too (_owned.h).
+    cdef object ctx
+    cdef bint owns_context
     cdef readonly object _loop
     cdef public object _source_traceback
     cdef public object _repr
@@ -27,5 +31,5 @@ cdef Handle new_handle(object callback, object args, object loop, object context
 # The loop's handles that only it references are kept out of the cyclic GC
 # (_owned.h); own_handle() untracks one, verify_owned() re-tracks those that
 # were kept by their caller after all.
-cdef int own_handle(object h) except -1
+cdef int own_handle(Handle h) except -1
 cdef void verify_owned() noexcept

@@ -11,7 +11,9 @@ cimport cython
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 
-from fastloop._owned cimport fl_own, fl_track_if_shared
+from fastloop._owned cimport (
+    PyTypeObject, fl_own, fl_track_if_shared, fl_visit_owned, inquiry, visitproc,
+)
 
 import gc
 import sys
@@ -31,7 +33,10 @@ cdef class Handle:
     def __init__(self, callback, args, loop, context=None):
         if context is None:
             context = PyContext_CopyCurrent()
-        self._context = context
+        if self.ctx is not None:
+            fl_track_if_shared(<PyObject*>self.ctx, 0)    # see __dealloc__
+        self.ctx = context
+        self.owns_context = False
         self._loop = loop
         self._callback = callback
         self._args = args
@@ -59,8 +64,21 @@ cdef class Handle:
             return self._repr
         return '<{}>'.format(' '.join(self._repr_info()))
 
+    def __dealloc__(self):
+        # CPython's context deallocator unlinks the context from the GC's
+        # lists unconditionally: it must be tracked by the time it goes.
+        if self.ctx is not None:
+            fl_track_if_shared(<PyObject*>self.ctx, 0)
+
     def get_context(self):
-        return self._context
+        if self.owns_context:
+            # Someone else holds it from now on: an ordinary GC object.
+            fl_track_if_shared(<PyObject*>self.ctx, 0)
+        return self.ctx
+
+    @property
+    def _context(self):
+        return self.get_context()
 
     def cancel(self):
         if not self._cancelled:
@@ -85,7 +103,7 @@ cdef class Handle:
         return 0
 
     cdef int _run_native(self) except -1:
-        cdef object context = self._context
+        cdef object context = self.ctx
         try:
             PyContext_Enter(context)
             try:
@@ -117,7 +135,11 @@ cdef Handle new_handle(object callback, object args, object loop, object context
     h._callback = callback
     h._args = args
     h._loop = loop
-    h._context = PyContext_CopyCurrent() if context is None else context
+    if context is None:
+        h.ctx = PyContext_CopyCurrent()
+        h.owns_context = True
+    else:
+        h.ctx = context
     if debug:
         # The first Python frame above the (frameless) native call_soon is the
         # caller's, which is where the stdlib's trimmed traceback ends too.
@@ -142,7 +164,7 @@ cdef Py_ssize_t _unverified_count = 0
 cdef Py_ssize_t _unverified_capacity = 0
 
 
-cdef int own_handle(object h) except -1:
+cdef int own_handle(Handle h) except -1:
     global _unverified, _unverified_capacity, _unverified_count
     cdef PyObject** grown
     cdef Py_ssize_t cap
@@ -157,6 +179,10 @@ cdef int own_handle(object h) except -1:
     _unverified[_unverified_count] = <PyObject*>h
     _unverified_count += 1
     fl_own(<PyObject*>h)
+    if h.owns_context:
+        # The handle alone references it; its traverse (below) visits it
+        # through fl_visit_owned like a container visits the handle.
+        fl_own(<PyObject*>h.ctx)
     return 0
 
 
@@ -190,3 +216,41 @@ def _verify_before_collection(phase, info):
 
 
 gc.callbacks.append(_verify_before_collection)
+
+
+# Handle's GC slots, by hand: the traverse visits a context the handle owns
+# through fl_visit_owned (untracked while the handle is loop-owned), and clear
+# re-tracks it first, as __dealloc__ does (see there why).
+
+cdef inquiry _generated_clear = (<PyTypeObject*>Handle).tp_clear
+
+
+cdef inline int _visit(PyObject* o, visitproc visit, void* arg) noexcept:
+    return visit(o, arg) if o != NULL else 0
+
+
+cdef int _handle_traverse(PyObject* o, visitproc visit, void* arg) noexcept:
+    cdef int r
+    cdef PyObject* ctx = <PyObject*>(<Handle>o).ctx
+    r = _visit(<PyObject*>(<Handle>o)._callback, visit, arg)
+    if r == 0:
+        r = _visit(<PyObject*>(<Handle>o)._args, visit, arg)
+    if r == 0 and ctx != NULL:
+        r = fl_visit_owned(ctx, visit, arg)
+    if r == 0:
+        r = _visit(<PyObject*>(<Handle>o)._loop, visit, arg)
+    if r == 0:
+        r = _visit(<PyObject*>(<Handle>o)._source_traceback, visit, arg)
+    if r == 0:
+        r = _visit(<PyObject*>(<Handle>o)._repr, visit, arg)
+    return r
+
+
+cdef int _handle_clear(PyObject* o) noexcept:
+    if <PyObject*>(<Handle>o).ctx != NULL:
+        fl_track_if_shared(<PyObject*>(<Handle>o).ctx, 0)
+    return _generated_clear(o)
+
+
+(<PyTypeObject*>Handle).tp_traverse = _handle_traverse
+(<PyTypeObject*>Handle).tp_clear = _handle_clear

@@ -104,7 +104,11 @@ cdef TimerHandle new_timer(double when, object callback, object args, object loo
     h._callback = callback
     h._args = args
     h._loop = loop
-    h._context = PyContext_CopyCurrent() if context is None else context
+    if context is None:
+        h.ctx = PyContext_CopyCurrent()
+        h.owns_context = True
+    else:
+        h.ctx = context
     h.when_ = when
     if debug:
         h._source_traceback = _extract_stack(_getframe(0))

@@ -9,6 +9,7 @@ cycle with a handle (``obj.h = loop.call_soon(obj.cb)``) is collected after
 ``gc.collect()``, and that a handle still held from outside keeps working.
 """
 
+import contextvars
 import gc
 import warnings
 import weakref
@@ -196,5 +197,83 @@ def test_queued_handles_are_not_gc_objects_until_they_escape():
         _spin(loop)
         # It ran and someone still holds it: an ordinary GC object again.
         assert gc.is_tracked(kept)
+    finally:
+        loop.close()
+
+
+_var = contextvars.ContextVar("test_gc_handles")
+
+
+def _cycle_through_context(factory, timer):
+    """obj -> loop -> queue/heap -> handle -> its context -> _var's value -> obj:
+    the only path back to obj runs through the context the loop copied."""
+    loop = factory()
+    obj = Holder(loop)
+
+    def schedule(obj, loop):
+        _var.set(obj)
+        if timer:
+            loop.call_later(3600, lambda: None)
+        else:
+            loop.call_soon(lambda: None)
+
+    contextvars.copy_context().run(schedule, obj, loop)
+    refs = [weakref.ref(obj), weakref.ref(loop)]
+    del obj, loop
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        for _ in range(3):
+            gc.collect()
+    return [r() is None for r in refs]
+
+
+@pytest.mark.parametrize("timer", [False, True])
+def test_cycle_through_a_copied_context_is_collected(timer):
+    assert _each_loop(_cycle_through_context, timer=timer) == [True, True]
+
+
+@pytest.mark.parametrize("how", ["get_context", "_context"])
+@pytest.mark.parametrize("kind", ["soon", "later", "cancelled"])
+def test_context_handed_out_outlives_its_handle(how, kind):
+    import asyncio
+
+    if not hasattr(asyncio.Handle, how):
+        pytest.skip(f"the stdlib's Handle has no {how}() before Python 3.12")
+    # The loop keeps the contexts it copies for its own handles out of the
+    # GC while they are loop-owned; one handed out must stay a sound object
+    # after the handle, the loop and a collection are gone.
+    def scenario(factory):
+        loop = factory()
+        seen = []
+        h = (loop.call_soon(seen.append, 1) if kind == "soon"
+             else loop.call_later(0, seen.append, 1))
+        if kind == "cancelled":
+            h.cancel()
+        ctx = getattr(h, how)() if how == "get_context" else getattr(h, how)
+        del h
+        loop.run_until_complete(_sleep(0.01))
+        loop.close()
+        del loop
+        gc.collect()
+        result = ctx.run(lambda: _var.get("unset"))
+        del ctx
+        gc.collect()
+        return seen, result
+
+    expected = ([] if kind == "cancelled" else [1], "unset")
+    assert _each_loop(scenario) == expected
+
+
+def test_handle_reinitialised_while_queued_keeps_gc_sound():
+    import fastloop
+
+    loop = fastloop.new_event_loop()
+    try:
+        h = loop.call_soon(lambda: None)
+        h.__init__(lambda: None, (), loop)      # replaces the loop-copied context
+        gc.collect()
+        _spin(loop)
+        del h
+        gc.collect()
     finally:
         loop.close()
