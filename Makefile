@@ -63,18 +63,32 @@ test-wheels: $(WHEELS_VENV)/.installed
 		WHEEL_PYTEST_ARGS="$(WHEEL_PYTEST_ARGS)" tools/wheels.sh test
 
 # CPython's own test.test_asyncio on fastloop and on the stdlib loop, for every
-# pyenv Python; writes docs/conformance.md. (make test runs it for the default
-# Python through tests/test_conformance.py.)
-CONFORMANCE_PYTHONS ?= 3.10 3.11 3.12 3.13
+# supported Python this machine has (tools/pythons.sh: pyenv's 3.10-3.13, and
+# 3.14/3.15 from the chroot of ../shared/tools/sid-python.sh, each built in its
+# own .venv-3.X); says which versions it skipped and why; writes
+# docs/conformance.md from every build/conformance/3.X.json present. (make test
+# runs it for the default Python through tests/test_conformance.py.)
+CONFORMANCE_PYTHONS ?= 3.10 3.11 3.12 3.13 3.14 3.15
 .PHONY: conformance
-conformance: build
+conformance: $(VENV)/.installed
 	@mkdir -p build/conformance; rc=0; \
 	for v in $(CONFORMANCE_PYTHONS); do \
-	  py=$$(pyenv prefix $$v)/bin/python || exit 1; \
-	  $(MAKE) --no-print-directory PYTHON=$$py VENV=.venv$$(echo $$v | tr -d .) build || exit 1; \
-	  $(PY) tests/conformance/run.py --python $$py --loop both --json build/conformance/$$v.json || rc=1; \
+	  set -- $$(PYTHONS=$$v tools/pythons.sh list); \
+	  if [ "$$2" = skip ]; then shift 2; echo "conformance: skipping Python $$v: $$*"; continue; fi; \
+	  echo "conformance: Python $$v ($$2 $$3)"; \
+	  tools/pythons.sh run $$v sh -c '$(MAKE) --no-print-directory PYTHON=$$PYTHON VENV=$$VENV build \
+	    && $$VENV/bin/python tests/conformance/run.py --loop both --json build/conformance/'$$v'.json' \
+	    || rc=1; \
 	done; \
-	$(PY) tests/conformance/run.py --render build/conformance/*.json --markdown docs/conformance.md; exit $$rc
+	$(PY) tests/conformance/run.py --render build/conformance/3.*.json --markdown docs/conformance.md; exit $$rc
+
+# The whole suite (make test) on another supported Python, in its own venv:
+# make test-3.14, make test-3.15 (inside the chroot), make test-3.12 (pyenv).
+# Inside the chroot itself `make PYTHON=python3.14 VENV=.venv-3.14 test` is
+# the same thing.
+.PHONY: test-3.%
+test-3.%:
+	tools/pythons.sh run 3.$* sh -c '$(MAKE) --no-print-directory PYTHON=$$PYTHON VENV=$$VENV test'
 
 # Benchmarks (opt-in): fastloop side by side with asyncio, uvloop and rloop,
 # installed into their own venv so .venv stays free of other loops.

@@ -101,6 +101,11 @@ cdef object _socket_new = _PlainSocket.__new__
 cdef object _socket_init = _PlainSocket.__init__
 cdef object _strerror = os.strerror
 
+cdef object _accept_one = _compat.accept_one
+# The running stdlib's accept-loop rules (probed in _compat): one extra try
+# per wake-up and skipping a connection aborted before accept(), from 3.14.
+cdef Py_ssize_t ACCEPT_EXTRA_TRIES = _compat.ACCEPT_EXTRA_TRIES
+cdef bint ACCEPT_SKIPS_ABORTED = _compat.ACCEPT_SKIPS_ABORTED
 cdef str _OUT_OF_RESOURCES_MESSAGE = "socket.accept() out of system resource"
 
 
@@ -190,21 +195,22 @@ def accept_connection(LoopCore self, protocol_factory, sock, sslcontext=None, se
     if family < 0:
         return self._accept_connection_py(protocol_factory, sock, sslcontext, server,
                                           backlog, *timeouts, **timeout_kwargs)
-    # The timeouts _start_serving passed positionally, completed with their
-    # defaults, to re-arm _start_serving with after an out-of-resources pause.
-    defaults = _compat.ACCEPT_TIMEOUT_DEFAULTS
-    timeouts = timeouts + defaults[len(timeouts) + len(timeout_kwargs):]
+    # The timeouts (3.15+: and the context) _start_serving passed, completed
+    # with their defaults: what a pause re-arms _start_serving with.
+    trailing = _compat.accept_trailing(timeouts, timeout_kwargs)
     py_family = family
     stype = _sock_type(sock) | FL_SOCK_NONBLOCK
     proto = _sock_proto(sock)
     listen_fd = _sock_fileno(sock)
-    n = backlog
+    n = backlog + ACCEPT_EXTRA_TRIES
     for _i in range(n):
         peer_size = sizeof(peer)
         with nogil:
             fd = fl_accept4(listen_fd, <sockaddr*>&peer, &peer_size)
         if fd < 0:
             err = -fd
+            if err == ECONNABORTED and ACCEPT_SKIPS_ABORTED:
+                continue
             if err == EAGAIN or err == EWOULDBLOCK or err == ECONNABORTED:
                 return None
             if err == EINTR:
@@ -226,7 +232,7 @@ def accept_connection(LoopCore self, protocol_factory, sock, sslcontext=None, se
             self._remove_reader(listen_fd)
             self.call_later(_compat.ACCEPT_RETRY_DELAY, self._start_serving,
                             protocol_factory, sock, sslcontext, server, backlog,
-                            *timeouts, **timeout_kwargs)
+                            *trailing)
             return None
         try:
             addr = _peer_address(&peer, peer_size)
@@ -237,7 +243,5 @@ def accept_connection(LoopCore self, protocol_factory, sock, sslcontext=None, se
         if self.debug:
             _compat.transport_logger.debug(
                 "%r got a new connection from %r: %r", server, addr, conn)
-        self.create_task(self._accept_connection2(
-            protocol_factory, conn, {"peername": addr}, sslcontext, server,
-            *timeouts, **timeout_kwargs))
+        _accept_one(self, protocol_factory, conn, addr, sslcontext, server, trailing)
     return None

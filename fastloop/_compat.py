@@ -3,17 +3,21 @@
 fastloop keeps the stdlib's non-hot machinery (transports for SSL/UDP/pipes,
 subprocesses, signals, DNS, executors) by inheriting from
 ``asyncio.SelectorEventLoop``. That machinery talks to its loop through private
-methods and attributes whose names and signatures drift between 3.10 and 3.14.
-This module names each one once and adapts to the running interpreter;
-``test_stdlib_private_names_exist`` in ``tests/test_api.py`` checks that every
-name still exists, so a new CPython release breaks one test instead of some
-callback at run time.
+methods and attributes whose names and signatures drift between 3.10 and 3.15.
+``REGISTRY`` lists each one fastloop calls, overrides, shadows or reads, with
+the signatures known on every supported Python; ``test_stdlib_private_names_exist``
+(tests/test_api.py) checks them on each Python, so a CPython rename or a new
+parameter fails one test instead of silently dropping a native path.
+
+Where behaviour differs between versions, the value below is read from the
+running stdlib itself wherever it can be (a probe of the stdlib's own method,
+e.g. the accept loop's rules or write()'s TypeError text), and taken from the
+version number only where it cannot.
 """
 
 import asyncio
 import inspect
 import sys
-import weakref
 from asyncio import (
     base_events,
     constants,
@@ -26,6 +30,7 @@ from asyncio import (
     trsock,
     unix_events,
 )
+from typing import NamedTuple
 
 PY_VERSION = sys.version_info[:2]
 
@@ -33,41 +38,137 @@ PY_VERSION = sys.version_info[:2]
 # imported here so the native core finds it in one place).
 futures_module = futures
 
-# Private names the native core and ``fastloop.loop`` rely on, by owner.
-# (Methods we call by name on the loop instance, inherited from the stdlib.)
-REQUIRED_LOOP_METHODS = (
-    "_check_callback",
-    "_check_thread",
-    "_check_running",
-    "_set_coroutine_origin_tracking",
-    "_asyncgen_firstiter_hook",
-    "_asyncgen_finalizer_hook",
-    "_ensure_fd_no_transport",
-    "_ensure_resolved",
-    "_make_self_pipe",
-    "_close_self_pipe",
-    "_read_from_self",
-    "_process_self_data",
-    "_handle_signal",
-    "_add_callback_signalsafe",
-    "_start_serving",
-    "_accept_connection2",
+class Private(NamedTuple):
+    """One private stdlib name fastloop relies on."""
+
+    owner: object           # the class or module that defines it
+    name: str
+    use: str                # what fastloop does with it
+    #: The parameter lists (``str()`` of each ``inspect.Parameter``) of every
+    #: supported Python; None for names that are not called with arguments.
+    signatures: tuple = None
+    since: tuple = (3, 10)  # first Python that has it (older ones are not checked)
+
+
+def _sig(*params):
+    return params
+
+
+_UNIX_LOOP = unix_events._UnixSelectorEventLoop
+_TRANSPORT = selector_events._SelectorSocketTransport
+_SSL_TIMEOUTS = ("ssl_handshake_timeout=60.0", "ssl_shutdown_timeout=30.0")
+_ACCEPT_HEAD = ("self", "protocol_factory", "sock", "sslcontext=None", "server=None",
+                "backlog=100")
+_CONN2_HEAD = ("self", "protocol_factory", "conn", "extra", "sslcontext=None", "server=None")
+# Per signature: 3.10, then 3.11-3.14 (ssl_shutdown_timeout), then 3.15 (context).
+_WITH_TIMEOUTS = (_SSL_TIMEOUTS[:1], _SSL_TIMEOUTS, _SSL_TIMEOUTS + ("context=None",))
+
+#: Every private stdlib name fastloop calls, overrides, shadows or reads.
+#: ``tests/test_compat.py`` checks on each Python that every entry exists and
+#: that its signature is one of those listed, so a CPython rename or a new
+#: parameter fails one test instead of silently dropping a native path.
+REGISTRY = (
+    # Loop methods LoopCore/Loop replace with native code (same signature).
+    Private(base_events.BaseEventLoop, "_run_once", "overridden: LoopCore.run_once",
+            (_sig("self"),)),
+    Private(base_events.BaseEventLoop, "_call_soon", "overridden: native call_soon",
+            (_sig("self", "callback", "args", "context"),)),
+    Private(base_events.BaseEventLoop, "_timer_handle_cancelled",
+            "overridden: counts cancelled timers in the native heap",
+            (_sig("self", "handle"),)),
+    Private(base_events.BaseEventLoop, "_add_callback",
+            "overridden: the signal path queues the stdlib's handles natively",
+            (_sig("self", "handle"),)),
+    Private(base_events.BaseEventLoop, "_check_closed", "overridden, and called",
+            (_sig("self"),)),
+    Private(_UNIX_LOOP, "_write_to_self", "overridden: the native eventfd wake-up",
+            (_sig("self"),)),
+    Private(base_events.BaseEventLoop, "_run_forever_setup",
+            "overridden (defined natively before 3.13)",
+            (_sig("self"),), since=(3, 13)),
+    Private(base_events.BaseEventLoop, "_run_forever_cleanup",
+            "overridden (defined natively before 3.13)",
+            (_sig("self"),), since=(3, 13)),
+    Private(_UNIX_LOOP, "_add_reader", "overridden: native fd table",
+            (_sig("self", "fd", "callback", "*args"),
+             _sig("self", "fd", "callback", "*args", "context=None"))),
+    Private(_UNIX_LOOP, "_add_writer", "overridden: native fd table",
+            (_sig("self", "fd", "callback", "*args"),
+             _sig("self", "fd", "callback", "*args", "context=None"))),
+    Private(_UNIX_LOOP, "_remove_reader", "overridden: native fd table", (_sig("self", "fd"),)),
+    Private(_UNIX_LOOP, "_remove_writer", "overridden: native fd table", (_sig("self", "fd"),)),
+    Private(_UNIX_LOOP, "_make_socket_transport", "overridden: builds fastloop's SocketTransport",
+            (_sig("self", "sock", "protocol", "waiter=None", "extra=None", "server=None"),
+             _sig("self", "sock", "protocol", "waiter=None", "extra=None", "server=None",
+                  "context=None"))),
+    Private(_UNIX_LOOP, "_accept_connection", "overridden: the native accept loop",
+            tuple(_ACCEPT_HEAD + t for t in _WITH_TIMEOUTS)),
+    Private(_UNIX_LOOP, "_close_self_pipe", "overridden, then called", (_sig("self"),)),
+    # Loop methods fastloop calls (inherited stdlib code it runs on its loop).
+    Private(_UNIX_LOOP, "_start_serving", "called: re-arms accepting after a pause",
+            tuple(_ACCEPT_HEAD + t for t in _WITH_TIMEOUTS)),
+    Private(_UNIX_LOOP, "_accept_connection2", "called: per accepted connection",
+            tuple(_CONN2_HEAD + t for t in _WITH_TIMEOUTS)),
+    Private(_UNIX_LOOP, "_make_self_pipe", "called by Loop.__init__", (_sig("self"),)),
+    Private(_UNIX_LOOP, "_ensure_fd_no_transport", "called by add_reader & co and sock_*",
+            (_sig("self", "fd"),)),
+    Private(_UNIX_LOOP, "_ensure_resolved", "called by sock_connect",
+            (_sig("self", "address", "family=0", "type=<SocketKind.SOCK_STREAM: 1>", "proto=0",
+                  "flags=0", "loop"),)),
+    Private(base_events.BaseEventLoop, "_check_callback", "called in debug mode",
+            (_sig("self", "callback", "method"),)),
+    Private(base_events.BaseEventLoop, "_check_thread", "called in debug mode", (_sig("self"),)),
+    Private(base_events.BaseEventLoop, "_check_running", "called by run_forever", (_sig("self"),)),
+    Private(base_events.BaseEventLoop, "_set_coroutine_origin_tracking", "called by run_forever",
+            (_sig("self", "enabled"),)),
+    Private(base_events.BaseEventLoop, "_asyncgen_firstiter_hook", "installed by run_forever",
+            (_sig("self", "agen"),)),
+    Private(base_events.BaseEventLoop, "_asyncgen_finalizer_hook", "installed by run_forever",
+            (_sig("self", "agen"),)),
+    # Loop attributes the stdlib's __init__ assigns that LoopCore shadows with
+    # properties over C fields, or that fastloop reads.
+    Private(_UNIX_LOOP, "_transports", "read by sock_* (WeakValueDictionary.data)"),
+    Private(_UNIX_LOOP, "_ssock", "read: the self-pipe's fd for the silent-poll rule"),
+    Private(_UNIX_LOOP, "_signal_handlers", "read: the silent-poll rule"),
+    # The socket transport fastloop subclasses.
+    Private(selector_events, "_SelectorSocketTransport", "subclassed by SocketTransport"),
+    Private(_TRANSPORT, "__init__", "called: SocketTransport.__init__ passes everything on",
+            (_sig("self", "loop", "sock", "protocol", "waiter=None", "extra=None", "server=None"),
+             _sig("self", "loop", "sock", "protocol", "waiter=None", "extra=None", "server=None",
+                  "context=None"))),
+    Private(_TRANSPORT, "write", "overridden: native send-first write", (_sig("self", "data"),)),
+    Private(_TRANSPORT, "_read_ready", "overridden: the core's on_readable", (_sig("self"),)),
+    Private(_TRANSPORT, "_read_ready__data_received", "overridden: native recv",
+            (_sig("self"),)),
+    Private(_TRANSPORT, "_read_ready__get_buffer", "overridden: native recv_into",
+            (_sig("self"),)),
+    Private(_TRANSPORT, "_call_connection_lost", "overridden: also releases the native core",
+            (_sig("self", "exc"),)),
+    Private(_TRANSPORT, "set_protocol", "called: picks the read path", (_sig("self", "protocol"),)),
+    Private(_TRANSPORT, "_read_ready__on_eof", "called by the native read path", (_sig("self"),)),
+    Private(_TRANSPORT, "_fatal_error", "called by the native read/write paths",
+            (_sig("self", "exc", "message='Fatal error on transport'"),)),
+    Private(_TRANSPORT, "_maybe_pause_protocol", "called by the native write", (_sig("self"),)),
+    Private(_TRANSPORT, "_add_writer",
+            "called by the native write (in the transport's context)",
+            (_sig("self", "fd", "callback", "*args"),), since=(3, 15)),
+    # Module-level names.
+    Private(format_helpers, "_format_callback_source", "called: handle reprs",
+            (_sig("func", "args"), _sig("func", "args", "debug=False"))),
+    Private(format_helpers, "extract_stack", "called: source tracebacks in debug mode",
+            (_sig("f=None", "limit=None"),)),
+    Private(base_events, "MAXIMUM_SELECT_TIMEOUT", "read: the poll timeout cap"),
+    Private(base_events, "logger", "called: slow-callback warnings"),
+    Private(selector_events, "logger", "called: transport warnings"),
+    Private(coroutines, "_is_debug_mode", "called: PYTHONASYNCIODEBUG", (_sig(),)),
+    Private(events, "_set_running_loop", "called by run_forever", (_sig("loop"),)),
+    Private(events, "_get_running_loop", "called by fastloop.run (3.10)", (_sig(),)),
+    Private(events, "_ThreadSafeHandle", "built by call_soon_threadsafe", since=(3, 14)),
+    Private(constants, "ACCEPT_RETRY_DELAY", "read: the accept pause"),
+    Private(constants, "LOG_THRESHOLD_FOR_CONNLOST_WRITES", "read: the native write"),
+    Private(trsock, "TransportSocket", "built: out-of-fds reports"),
 )
-# Private attributes read directly (not through a method) by the native code:
-# ``loop._transports`` (fd -> transport; fastloop.Loop creates it, the stdlib's
-# transports fill it), a WeakValueDictionary whose ``data`` dict of weak
-# references fastloop._sockops reads to tell, without the stdlib's KeyError,
-# that no transport uses an fd (any hit is handed to _ensure_fd_no_transport).
-REQUIRED_LOOP_ATTRIBUTES = ("_transports",)
-REQUIRED_WEAKVALUEDICT_ATTRIBUTES = ("data",)
-REQUIRED_MODULE_NAMES = (
-    (format_helpers, "_format_callback_source"),
-    (format_helpers, "extract_stack"),
-    (base_events, "MAXIMUM_SELECT_TIMEOUT"),
-    (coroutines, "_is_debug_mode"),
-    (events, "_set_running_loop"),
-    (events, "_get_running_loop"),
-)
+
 
 MAXIMUM_SELECT_TIMEOUT = float(base_events.MAXIMUM_SELECT_TIMEOUT)
 
@@ -79,6 +180,24 @@ CHECKS_NONE_DELAY = PY_VERSION >= (3, 11)
 #: 3.13 stopped clamping a NaN timeout to 0 in ``_run_once``: the selector then
 #: raises ValueError. 3.10-3.12 clamp it with ``max(0, ...)`` and run the timer.
 NAN_TIMEOUT_RAISES = PY_VERSION >= (3, 13)
+def _end_time_adds_ulp():
+    # 3.15 moves due timers up to ``now + max(clock_resolution, ulp(now))``
+    # (so the window never rounds away on a long-running clock); earlier
+    # versions use ``now + clock_resolution``. Read from the running stdlib's
+    # _run_once, so a backport is followed; the version decides only where
+    # the source is not shipped.
+    try:
+        return "ulp(" in inspect.getsource(base_events.BaseEventLoop._run_once)
+    except (OSError, TypeError):
+        return PY_VERSION >= (3, 15)
+
+
+END_TIME_ADDS_ULP = _end_time_adds_ulp()
+#: 3.14+ call_soon_threadsafe() returns this Handle subclass, whose cancel()
+#: from another thread waits for a running callback (it holds a lock); None
+#: where the running Python has no such class.
+ThreadSafeHandle = getattr(events, "_ThreadSafeHandle", None)
+
 #: sock_recvfrom, sock_recvfrom_into and sock_sendto are loop methods from 3.11
 #: on; fastloop.Loop has its native versions only where the stdlib has them.
 HAS_SOCK_DATAGRAM_OPS = hasattr(asyncio.AbstractEventLoop, "sock_recvfrom")
@@ -118,33 +237,151 @@ def _cleans_up_after_failed_setup():
 RUN_FOREVER_CLEANS_UP_FAILED_SETUP = _cleans_up_after_failed_setup()
 
 #: The stdlib socket transport's per-message state, which fastloop's
-#: SocketTransport keeps in C fields behind properties of these names (every
-#: one is assigned by the stdlib's __init__ on 3.10-3.13; tests check it).
+#: SocketTransport keeps in C fields behind properties of these names (the
+#: stdlib's __init__ assigns every one; tests check it on each Python).
 TRANSPORT_STATE_ATTRIBUTES = (
     "_sock_fd", "_protocol", "_buffer", "_conn_lost", "_eof", "_empty_waiter",
     "_read_ready_cb",
-)
-#: Stdlib transport methods the native read/write paths call by name.
-REQUIRED_TRANSPORT_METHODS = (
-    "_fatal_error", "_read_ready__on_eof", "_maybe_pause_protocol",
-    "_read_ready__data_received", "_read_ready__get_buffer", "set_protocol",
 )
 
 #: 3.12+ queue transport writes as a deque of buffers (flushed with sendmsg);
 #: 3.10/3.11 keep one bytearray.
 TRANSPORT_BUFFER_IS_DEQUE = PY_VERSION >= (3, 12)
+
+
+class _BufferSizeProbe:
+    _buffer = [b"xy"]
+    _buffer_size = 7
+
+
+#: 3.15+ transports keep a running ``_buffer_size`` that write() adds to and
+#: the writer subtracts from (get_write_buffer_size() returns it); earlier
+#: ones sum the buffer. Probed on the stdlib's own method.
+TRANSPORT_TRACKS_BUFFER_SIZE = (
+    selector_events._SelectorTransport.get_write_buffer_size(_BufferSizeProbe()) == 7
+)
+if TRANSPORT_TRACKS_BUFFER_SIZE:
+    TRANSPORT_STATE_ATTRIBUTES += ("_buffer_size",)
+#: 3.15+ transports register their writer through their own ``_add_writer``,
+#: which runs it in the transport's context; earlier ones call the loop's.
+TRANSPORT_ADDS_WRITER = hasattr(_TRANSPORT, "_add_writer")
+
+
+class _ProbeData:
+    pass
+
+
+def _write_type_error_template():
+    # The running stdlib's message for write(<not bytes-like>), with the type
+    # name as a {!r} field: 3.14 changed the wording, so it is read from the
+    # stdlib's own write() (its type check comes before any use of self).
+    try:
+        _TRANSPORT.write(None, _ProbeData())
+    except TypeError as exc:
+        text = str(exc)
+        if repr(_ProbeData.__name__) in text:
+            return text.replace(repr(_ProbeData.__name__), "{!r}")
+    except Exception:
+        pass
+    return "data argument must be a bytes-like object, not {!r}"
+
+
+_WRITE_TYPE_ERROR = _write_type_error_template()
+
+
+def write_type_error(data):
+    """The TypeError the stdlib transport's write() raises for ``data``."""
+    return TypeError(_WRITE_TYPE_ERROR.format(type(data).__name__))
+
+
 LOG_THRESHOLD_FOR_CONNLOST_WRITES = constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES
 ACCEPT_RETRY_DELAY = constants.ACCEPT_RETRY_DELAY
-#: The defaults of _accept_connection's parameters after ``backlog``
-#: (ssl_handshake_timeout; 3.11+ also ssl_shutdown_timeout), which the stdlib
-#: passes on positionally to _start_serving when it pauses accepting.
-ACCEPT_TIMEOUT_DEFAULTS = tuple(
-    p.default
-    for p in list(
-        inspect.signature(selector_events.BaseSelectorEventLoop._accept_connection)
-        .parameters.values()
-    )[6:]
+#: The parameters of _accept_connection after ``backlog``
+#: (ssl_handshake_timeout; 3.11+ ssl_shutdown_timeout; 3.15+ context), which
+#: _start_serving passes positionally, and their defaults.
+_ACCEPT_TRAILING = list(
+    inspect.signature(selector_events.BaseSelectorEventLoop._accept_connection)
+    .parameters.values()
+)[6:]
+ACCEPT_TIMEOUT_DEFAULTS = tuple(p.default for p in _ACCEPT_TRAILING)
+#: Where ``context`` (3.15+) sits among those trailing parameters, else -1.
+ACCEPT_CONTEXT_INDEX = next(
+    (i for i, p in enumerate(_ACCEPT_TRAILING) if p.name == "context"), -1
 )
+
+
+_ACCEPT_NAMES = [p.name for p in _ACCEPT_TRAILING]
+
+
+def accept_trailing(args, kwargs):
+    """_start_serving's trailing arguments as one positional tuple, completed
+    with their defaults (the form the stdlib re-arms _start_serving with)."""
+    values = list(args) + list(ACCEPT_TIMEOUT_DEFAULTS[len(args):])
+    for name, value in kwargs.items():
+        if name not in _ACCEPT_NAMES:
+            raise TypeError(f"_accept_connection() got an unexpected keyword argument {name!r}")
+        values[_ACCEPT_NAMES.index(name)] = value
+    return tuple(values)
+
+
+def accept_one(loop, protocol_factory, conn, addr, sslcontext, server, trailing):
+    """Start serving one accepted connection, as the stdlib's accept loop
+    does: a task running _accept_connection2 (3.15+: in a copy of the
+    server's context, which the transport's callbacks then run in)."""
+    if ACCEPT_CONTEXT_INDEX < 0:
+        loop.create_task(loop._accept_connection2(
+            protocol_factory, conn, {"peername": addr}, sslcontext, server, *trailing))
+        return
+    context = trailing[ACCEPT_CONTEXT_INDEX]
+    conn_context = context.copy() if context is not None else None
+    accept = loop._accept_connection2(
+        protocol_factory, conn, {"peername": addr}, sslcontext, server,
+        *trailing[:ACCEPT_CONTEXT_INDEX], context=conn_context)
+    loop.create_task(accept, context=conn_context)
+
+
+class _AcceptProbeConn:
+    def setblocking(self, flag):
+        pass
+
+
+class _AcceptProbe:
+    """Stands in for the loop and the listening socket while the stdlib's own
+    _accept_connection runs once, to read its accept-loop rules."""
+
+    _debug = False
+
+    def __init__(self, outcomes):
+        self.outcomes = list(outcomes)
+        self.tasks = []
+
+    def accept(self):
+        outcome = self.outcomes.pop(0) if self.outcomes else BlockingIOError()
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def _accept_connection2(self, *args, **kwargs):
+        return kwargs
+
+    def create_task(self, coro, **kwargs):
+        self.tasks.append((coro, kwargs))
+
+
+def _probe_accept(outcomes, backlog):
+    probe = _AcceptProbe(outcomes)
+    selector_events.BaseSelectorEventLoop._accept_connection(
+        probe, None, probe, None, None, backlog)
+    return probe.tasks
+
+
+_ACCEPTED = (_AcceptProbeConn(), ("127.0.0.1", 1))
+#: 3.14+ skip a connection aborted before accept() and go on accepting;
+#: 3.10-3.13 end the wake-up there.
+ACCEPT_SKIPS_ABORTED = len(_probe_accept([ConnectionAbortedError(), _ACCEPTED], 4)) == 1
+#: How many accept() calls one wake-up makes beyond ``backlog`` (3.14+: one).
+ACCEPT_EXTRA_TRIES = len(_probe_accept([_ACCEPTED] * 8, 3)) - 3
+
 TransportSocket = trsock.TransportSocket
 #: The logger the stdlib transports warn through.
 transport_logger = selector_events.logger
@@ -156,7 +393,14 @@ _FORMAT_TAKES_DEBUG = (
 )
 
 extract_stack = format_helpers.extract_stack
-set_running_loop = events._set_running_loop
+
+
+def set_running_loop(loop):
+    # Looked up per call, as the stdlib's run_forever does: tests (3.14+'s
+    # TestPyGetEventLoop) swap in the pure-Python implementation.
+    events._set_running_loop(loop)
+
+
 get_running_loop = events._get_running_loop
 is_debug_mode = coroutines._is_debug_mode
 
@@ -187,18 +431,16 @@ def warn_slow_callback(handle, seconds):
     base_events.logger.warning("Executing %s took %.3f seconds", format_handle(handle), seconds)
 
 
-def init_loop_attributes(loop):
-    """Set the Python-level state the stdlib's inherited methods expect.
+def init_loop(loop, selector):
+    """Run the stdlib's own ``__init__`` chain of the Unix selector loop.
 
-    Runs the stdlib's ``BaseEventLoop.__init__`` (the native core exposes the
-    attributes it assigns as properties) and then what
-    ``BaseSelectorEventLoop``/``_UnixSelectorEventLoop`` add, without creating
-    the selector those classes would open.
+    BaseEventLoop's attributes land on the native core's properties, and
+    ``selector`` (fastloop's view of its native fd table) stands in for the
+    selector the stdlib would open; whatever else the running Python's loop
+    sets up (signal handlers, Unix server sockets, 3.14's child watcher, the
+    self-pipe) is set up exactly as there.
     """
-    base_events.BaseEventLoop.__init__(loop)
-    loop._signal_handlers = {}
-    if PY_VERSION >= (3, 13):
-        loop._unix_server_sockets = {}
+    _UNIX_LOOP.__init__(loop, selector)
 
 
 def quiet_self_pipe_fd(loop):
@@ -227,24 +469,28 @@ def default_policy_base():
     raise ImportError("no default event loop policy class found in asyncio")
 
 
-def missing_names():
-    """Names this module relies on that the running interpreter lacks (empty when all is well)."""
-    missing = [
-        f"SelectorEventLoop.{name}"
-        for name in REQUIRED_LOOP_METHODS
-        if not hasattr(asyncio.SelectorEventLoop, name)
-    ]
-    missing += [
-        f"{mod.__name__}.{name}" for mod, name in REQUIRED_MODULE_NAMES if not hasattr(mod, name)
-    ]
-    missing += [
-        f"_SelectorSocketTransport.{name}"
-        for name in REQUIRED_TRANSPORT_METHODS
-        if not hasattr(SelectorSocketTransport, name)
-    ]
-    missing += [
-        f"WeakValueDictionary().{name}"
-        for name in REQUIRED_WEAKVALUEDICT_ATTRIBUTES
-        if not hasattr(weakref.WeakValueDictionary(), name)
-    ]
-    return missing
+def registry_problems(instances=None):
+    """What is wrong with REGISTRY on the running Python (empty when all is well).
+
+    ``instances`` maps an owner class to an instance of it, for the names
+    that only instances carry (attributes the stdlib's ``__init__`` assigns).
+    """
+    problems = []
+    for entry in REGISTRY:
+        if PY_VERSION < entry.since:
+            continue
+        where = f"{getattr(entry.owner, '__name__', entry.owner)}.{entry.name}"
+        owner = entry.owner
+        if not hasattr(owner, entry.name) and instances and owner in instances:
+            owner = instances[owner]
+        if not hasattr(owner, entry.name):
+            problems.append(f"{where}: missing")
+            continue
+        if entry.signatures is None:
+            continue
+        params = tuple(
+            str(p) for p in inspect.signature(getattr(owner, entry.name)).parameters.values()
+        )
+        if params not in entry.signatures:
+            problems.append(f"{where}: signature {params} is none of {entry.signatures}")
+    return problems

@@ -57,7 +57,8 @@ cdef class LoopCore:
     cdef object schedule_at(self, double when, object callback, tuple args, object context)
     cdef int fd_of(self, object fileobj) except -2
     cdef int fd_slots(self, int fd) except -1
-    cdef object fd_add(self, object fileobj, int flag, object callback, tuple args)
+    cdef object fd_add(self, object fileobj, int flag, object callback, tuple args,
+                       object context)
     cdef bint fd_remove(self, object fileobj, int flag) except -1
     cdef object fd_add_oneshot(self, int fd, int flag, object callback)
     cdef int fd_rearm_oneshot(self, int fd, int flag) except -1

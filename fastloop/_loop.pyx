@@ -25,7 +25,7 @@ from cpython.exc cimport PyErr_SetFromErrno
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.ref cimport PyObject
 from libc.limits cimport INT_MAX
-from libc.math cimport isnan
+from libc.math cimport INFINITY, fabs, isnan, nextafter
 
 from fastloop._handles cimport Handle, new_handle, own_handle, verify_owned
 from fastloop._metrics cimport FL_METRICS, fl_coarse_monotonic, fl_coarse_resolution
@@ -61,6 +61,8 @@ cdef double MAXIMUM_SELECT_TIMEOUT = _compat.MAXIMUM_SELECT_TIMEOUT
 cdef bint CHECKS_NONE_DELAY = _compat.CHECKS_NONE_DELAY
 cdef bint NAN_TIMEOUT_RAISES = _compat.NAN_TIMEOUT_RAISES
 cdef bint CLEANS_UP_FAILED_SETUP = _compat.RUN_FOREVER_CLEANS_UP_FAILED_SETUP
+cdef bint END_TIME_ADDS_ULP = _compat.END_TIME_ADDS_ULP
+cdef object _ThreadSafeHandle = _compat.ThreadSafeHandle
 cdef object _monotonic = _time.monotonic
 cdef object _get_ident = threading.get_ident
 cdef object _get_asyncgen_hooks = sys.get_asyncgen_hooks
@@ -175,7 +177,17 @@ cdef class LoopCore:
         self.check_closed()
         if self.debug:
             self._check_callback(callback, 'call_soon_threadsafe')
-        handle = new_handle(callback, args, self, context, self.debug)
+        if _ThreadSafeHandle is None:
+            handle = new_handle(callback, args, self, context, self.debug)
+        else:
+            # 3.14+: the stdlib's own class, whose cancel() and cancelled()
+            # from another thread wait for a running callback (a lock held
+            # around _run); users and tests check isinstance() against it.
+            handle = _ThreadSafeHandle(callback, args, self, context)
+            if handle._source_traceback:
+                # Drop _ThreadSafeHandle.__init__'s frame: the traceback then
+                # ends at the caller, as the stdlib's does.
+                del handle._source_traceback[-1]
         self.ready.push(handle)
         own_handle(handle)
         self.wakeup()
@@ -346,7 +358,14 @@ cdef class LoopCore:
         if n:
             self.dispatch_events(n)
         # Phase 4: due timers join the queue behind the I/O callbacks.
-        end = self.now() + self.clock_resolution
+        end = self.now()
+        if END_TIME_ADDS_ULP:
+            # 3.15+: the window is at least one ulp, so it never rounds away
+            # when the clock has run long enough for its ulp to pass the
+            # clock's resolution.
+            end += max(self.clock_resolution, nextafter(fabs(end), INFINITY) - fabs(end))
+        else:
+            end += self.clock_resolution
         while timers.size:
             if timers.entries[0].when >= end:
                 break
@@ -496,7 +515,7 @@ cdef class LoopCore:
     def add_reader(self, fd, callback, *args):
         """Start monitoring ``fd`` for read availability."""
         self._ensure_fd_no_transport(fd)
-        self.fd_add(fd, FL_READ, callback, args)
+        self.fd_add(fd, FL_READ, callback, args, None)
 
     def remove_reader(self, fd):
         """Stop monitoring ``fd`` for read availability."""
@@ -506,22 +525,23 @@ cdef class LoopCore:
     def add_writer(self, fd, callback, *args):
         """Start monitoring ``fd`` for write availability."""
         self._ensure_fd_no_transport(fd)
-        self.fd_add(fd, FL_WRITE, callback, args)
+        self.fd_add(fd, FL_WRITE, callback, args, None)
 
     def remove_writer(self, fd):
         """Stop monitoring ``fd`` for write availability."""
         self._ensure_fd_no_transport(fd)
         return self.fd_remove(fd, FL_WRITE)
 
-    # The stdlib transports and sock_* methods call these directly.
-    def _add_reader(self, fd, callback, *args):
-        return self.fd_add(fd, FL_READ, callback, args)
+    # The stdlib transports and sock_* methods call these directly (3.15+
+    # with the transport's context, which the callback then runs in).
+    def _add_reader(self, fd, callback, *args, context=None):
+        return self.fd_add(fd, FL_READ, callback, args, context)
 
     def _remove_reader(self, fd):
         return self.fd_remove(fd, FL_READ)
 
-    def _add_writer(self, fd, callback, *args):
-        return self.fd_add(fd, FL_WRITE, callback, args)
+    def _add_writer(self, fd, callback, *args, context=None):
+        return self.fd_add(fd, FL_WRITE, callback, args, context)
 
     def _remove_writer(self, fd):
         return self.fd_remove(fd, FL_WRITE)
@@ -565,13 +585,14 @@ cdef class LoopCore:
         self.fd_objects.extend(extra)
         return 0
 
-    cdef object fd_add(self, object fileobj, int flag, object callback, tuple args):
+    cdef object fd_add(self, object fileobj, int flag, object callback, tuple args,
+                       object context):
         cdef int fd, old_mask, rc
         cdef list slots = self.fd_readers if flag == FL_READ else self.fd_writers
         cdef list others = self.fd_writers if flag == FL_READ else self.fd_readers
         self.check_closed()
         fd = self.fd_of(fileobj)
-        handle = new_handle(callback, args, self, None, self.debug)
+        handle = new_handle(callback, args, self, context, self.debug)
         if fd < PyList_GET_SIZE(slots):
             previous = slots[fd]
             old_mask = _mask_of(self.fd_readers[fd], self.fd_writers[fd])
@@ -610,7 +631,7 @@ cdef class LoopCore:
         no other registration (see _poller.pyx), plain interest otherwise."""
         cdef list slots = self.fd_readers if flag == FL_READ else self.fd_writers
         if fd < PyList_GET_SIZE(slots) and _mask_of(self.fd_readers[fd], self.fd_writers[fd]):
-            return self.fd_add(fd, flag, callback, ())
+            return self.fd_add(fd, flag, callback, (), None)
         self.check_closed()
         handle = new_handle(callback, (), self, None, self.debug)
         self.poller.arm_oneshot(fd, flag)

@@ -51,6 +51,9 @@ cdef enum:
     READ_OTHER = 2
 
 cdef bint BUFFER_IS_DEQUE = _compat.TRANSPORT_BUFFER_IS_DEQUE
+cdef bint TRACKS_BUFFER_SIZE = _compat.TRANSPORT_TRACKS_BUFFER_SIZE
+cdef bint ADDS_WRITER = _compat.TRANSPORT_ADDS_WRITER
+cdef object _write_type_error = _compat.write_type_error
 cdef object LOG_THRESHOLD = _compat.LOG_THRESHOLD_FOR_CONNLOST_WRITES
 cdef object _logger = _compat.transport_logger
 
@@ -76,6 +79,7 @@ cdef class TransportCore:
     cdef public object buffer
     cdef public object empty_waiter
     cdef public Py_ssize_t conn_lost
+    cdef public Py_ssize_t buffer_size     # 3.15+: _buffer_size
     cdef public int fd
     cdef public bint eof
     cdef readonly object read_cb    # _read_ready_cb; set by _set_read_ready_cb()
@@ -84,7 +88,17 @@ cdef class TransportCore:
     def __cinit__(self, transport):
         self.transport = transport
         self.fd = -1
+        self.buffer_size = 0
         self.read_mode = READ_OTHER
+
+    def detach(self):
+        """Drop the back-reference to the transport once its connection is
+        lost: the stdlib's transport leaves no reference cycle behind then
+        (3.14 tests free it with the cyclic GC disabled), so neither may the
+        core. Nothing reaches the transport through the core afterwards:
+        every path checks conn_lost, which is set before the connection is
+        reported lost."""
+        self.transport = None
 
     def on_readable(self):
         """The transport's reader callback (what ``transport._read_ready`` is)."""
@@ -190,8 +204,7 @@ cdef class TransportCore:
         cdef Py_ssize_t size
         cdef int err = 0
         if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError(f'data argument must be a bytes-like object, '
-                            f'not {type(data).__name__!r}')
+            raise _write_type_error(data)
         if self.eof:
             raise RuntimeError('Cannot call write() after write_eof()')
         if self.empty_waiter is not None:
@@ -230,11 +243,16 @@ cdef class TransportCore:
                 data = memoryview(data)[n:] if BUFFER_IS_DEQUE else data[n:]
             # Not everything went out: the writer flushes the rest.
             transport = self.transport
-            transport._loop._add_writer(self.fd, transport._write_ready)
+            if ADDS_WRITER:
+                transport._add_writer(self.fd, transport._write_ready)
+            else:
+                transport._loop._add_writer(self.fd, transport._write_ready)
         if BUFFER_IS_DEQUE:
             buffer.append(data)
         else:
             buffer.extend(data)
+        if TRACKS_BUFFER_SIZE:
+            self.buffer_size += len(data)
         self.transport._maybe_pause_protocol()
         return 0
 

@@ -3,7 +3,6 @@
 import asyncio
 import collections.abc
 import errno
-import weakref
 
 from fastloop import _accept, _compat, _sockops
 from fastloop._loop import LoopCore
@@ -74,12 +73,11 @@ class Loop(LoopCore, asyncio.SelectorEventLoop):
         sock_sendto = _sockops.sock_sendto
 
     def __init__(self):
-        _compat.init_loop_attributes(self)
-        self._selector = _SelectorView(self)
-        self._transports = weakref.WeakValueDictionary()
-        # The stdlib's self-pipe stays: signal.set_wakeup_fd() writes signal
-        # numbers into it and _read_from_self() dispatches them.
-        self._make_self_pipe()
+        # The stdlib's own __init__ chain, with a view of the native fd table
+        # as its selector; it also makes the self-pipe, which stays:
+        # signal.set_wakeup_fd() writes signal numbers into it and
+        # _read_from_self() dispatches them.
+        _compat.init_loop(self, _SelectorView(self))
         self._set_quiet_fd(_compat.quiet_self_pipe_fd(self))
 
     def _close_self_pipe(self):
@@ -98,13 +96,15 @@ class Loop(LoopCore, asyncio.SelectorEventLoop):
         finally:
             self._set_quiet_fd(_compat.quiet_self_pipe_fd(self))
 
-    def _make_socket_transport(self, sock, protocol, waiter=None, *, extra=None, server=None):
+    def _make_socket_transport(self, sock, protocol, waiter=None, *, extra=None, server=None,
+                               **kwargs):
+        # kwargs: what newer Pythons add (3.15: context), passed on as is.
         if not native_capable(sock):
             return super()._make_socket_transport(
-                sock, protocol, waiter, extra=extra, server=server
+                sock, protocol, waiter, extra=extra, server=server, **kwargs
             )
         self._ensure_fd_no_transport(sock)
-        return SocketTransport(self, sock, protocol, waiter, extra, server)
+        return SocketTransport(self, sock, protocol, waiter, extra, server, **kwargs)
 
     # The server accept loop: native, one accept4(2) per connection
     # (fastloop/_accept.pyx); it hands every listening socket it cannot serve
@@ -122,8 +122,8 @@ class Loop(LoopCore, asyncio.SelectorEventLoop):
         # `backlog` times, each failure calling the exception handler and
         # scheduling yet another retry, so an fd shortage floods the handler
         # (tens of thousands of reports) and multiplies the retry timers.
-        timeouts = timeouts + _compat.ACCEPT_TIMEOUT_DEFAULTS[len(timeouts) + len(timeout_kwargs):]
-        for _ in range(backlog):
+        trailing = _compat.accept_trailing(timeouts, timeout_kwargs)
+        for _ in range(backlog + _compat.ACCEPT_EXTRA_TRIES):
             try:
                 conn, addr = sock.accept()
                 if self._debug:
@@ -131,7 +131,11 @@ class Loop(LoopCore, asyncio.SelectorEventLoop):
                         "%r got a new connection from %r: %r", server, addr, conn
                     )
                 conn.setblocking(False)
-            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            except ConnectionAbortedError:
+                if _compat.ACCEPT_SKIPS_ABORTED:
+                    continue
+                return None
+            except (BlockingIOError, InterruptedError):
                 return None
             except OSError as exc:
                 if exc.errno not in _OUT_OF_RESOURCES:
@@ -144,12 +148,11 @@ class Loop(LoopCore, asyncio.SelectorEventLoop):
                 self._remove_reader(sock.fileno())
                 self.call_later(_compat.ACCEPT_RETRY_DELAY, self._start_serving,
                                 protocol_factory, sock, sslcontext, server, backlog,
-                                *timeouts, **timeout_kwargs)
+                                *trailing)
                 return None
             else:
-                self.create_task(self._accept_connection2(
-                    protocol_factory, conn, {"peername": addr}, sslcontext, server,
-                    *timeouts, **timeout_kwargs))
+                _compat.accept_one(self, protocol_factory, conn, addr, sslcontext, server,
+                                   trailing)
         return None
 
     def close(self):

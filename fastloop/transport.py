@@ -34,6 +34,9 @@ class SocketTransport(_compat.SelectorSocketTransport):
     _conn_lost = _field("conn_lost")
     _eof = _field("eof")
     _empty_waiter = _field("empty_waiter")
+    if _compat.TRANSPORT_TRACKS_BUFFER_SIZE:
+        # 3.15+: the write buffer's size, kept as writes queue and drain.
+        _buffer_size = _field("buffer_size")
     # Setting it also picks the core's native read path.
     _read_ready_cb = property(operator.attrgetter("_core.read_cb"), _transport._set_read_ready_cb)
     # The reader callback the stdlib registers: the core's native method.
@@ -41,6 +44,12 @@ class SocketTransport(_compat.SelectorSocketTransport):
     _read_ready__data_received = _transport._read_ready__data_received
     _read_ready__get_buffer = _transport._read_ready__get_buffer
     write = _transport.write
+
+    def _call_connection_lost(self, exc):
+        try:
+            super()._call_connection_lost(exc)
+        finally:
+            self._core.detach()
 
 
 def native_capable(sock):

@@ -21,6 +21,7 @@ import sys
 import pytest
 
 import fastloop
+from fastloop import _compat
 from fastloop.transport import SocketTransport
 
 N = 20_000          # iterations of each cheap operation
@@ -35,6 +36,8 @@ TRACKED = {
     "asyncio.Future": asyncio.Future,
     "asyncio.Task": asyncio.Task,
 }
+if _compat.ThreadSafeHandle is not None:
+    TRACKED["asyncio.events._ThreadSafeHandle"] = _compat.ThreadSafeHandle
 
 
 def _noop(*args):
@@ -214,7 +217,9 @@ LEAKED_TYPE = {
     "call_soon": "fastloop.Handle",
     "call_later_cancel": "fastloop.TimerHandle",
     "add_remove_reader": "fastloop.Handle",
-    "call_soon_threadsafe": "fastloop.Handle",
+    # 3.14+: the stdlib's own thread-safe handle class (see call_soon_threadsafe).
+    "call_soon_threadsafe": ("fastloop.Handle" if _compat.ThreadSafeHandle is None
+                             else "asyncio.events._ThreadSafeHandle"),
     "tcp_connection": ("fastloop.transport.SocketTransport", "asyncio.Future"),
     "sock_recv_sendall": "asyncio.Task",
 }

@@ -357,3 +357,39 @@ def test_the_state_fastloop_keeps_natively_is_what_the_stdlib_transport_assigns(
     finally:
         stdlib_loop.close()
         fast_loop.close()
+
+
+def test_closed_transport_is_freed_without_the_cyclic_gc():
+    # The stdlib's transport breaks its own reference cycles when the
+    # connection is lost (3.14+; earlier ones keep a bound method of their
+    # own); fastloop's, with its native core, must leave no more than the
+    # stdlib's, so a closed connection is freed by reference counting alone
+    # wherever the stdlib's is.
+    import gc
+    import weakref
+
+    from conftest import same_on_both_loops
+
+    def scenario(loop):
+        refs = []
+
+        async def main():
+            a, b = socket.socketpair()
+            tr, _ = await loop.create_connection(asyncio.Protocol, sock=a)
+            refs.append(weakref.ref(tr))
+            tr.write(b"x")
+            tr.close()
+            del tr
+            for _ in range(3):
+                await asyncio.sleep(0)
+            b.close()
+
+        gc.collect()
+        gc.disable()
+        try:
+            loop.run_until_complete(main())
+            return [r() is None for r in refs]
+        finally:
+            gc.enable()
+
+    same_on_both_loops(scenario)

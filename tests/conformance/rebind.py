@@ -40,6 +40,7 @@ NOT_REBOUND = {
     "test_windows_utils": "Windows only",
     "test_selector_events": "unit tests of BaseSelectorEventLoop with a mocked selector",
     "test_futures": "Future unit tests on test_utils.TestLoop (a stdlib test double)",
+    "test_tools": "asyncio.tools (ps/pstree) formatting of canned data, no loop (3.14+)",
 }
 
 # Modules that run only on a stdlib test double before some version:
@@ -159,6 +160,23 @@ def rebind(short_name, module):
             cls.setUp = _pep492_setup
             done.append(f"{name}.setUp")
     return done
+
+
+def alias_event_loop():
+    """Point ``asyncio.EventLoop`` (3.13+) at fastloop.Loop.
+
+    Tests name the default loop class directly (``loop_factory =
+    asyncio.EventLoop`` in test_taskgroups' IsolatedAsyncioTestCase classes,
+    ``asyncio.run(..., loop_factory=asyncio.EventLoop)`` in test_tasks,
+    test_runners, test_eager_task_factory); done before the module is
+    imported, since class bodies read it at import time.
+    """
+    import fastloop
+
+    if hasattr(asyncio, "EventLoop"):
+        asyncio.EventLoop = fastloop.Loop
+        return ["asyncio.EventLoop"]
+    return []
 
 
 def install_policy():
