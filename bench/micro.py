@@ -65,6 +65,17 @@ def _run_until(loop, coro):
     return loop.run_until_complete(coro)
 
 
+def _run_tasks(loop, worker, tasks):
+    """Seconds until ``tasks`` tasks running ``worker()`` have all finished."""
+    async def main():
+        workers = [loop.create_task(worker()) for _ in range(tasks)]
+        t0 = time.perf_counter()
+        await asyncio.gather(*workers)
+        return time.perf_counter() - t0
+
+    return _run_until(loop, main())
+
+
 # ------------------------------------------------------------ benchmarks
 # Each takes (loop, scale, ops) and returns {metric: seconds for ops operations}.
 
@@ -150,9 +161,10 @@ def bench_timers(loop, live, ops, phase_ops=None):
         t_fire = time.perf_counter() - t0
         for h in kept:
             h.cancel()
-        return {"schedule": t_schedule * ops / max(n_schedule, 1),
-                "cancel": t_cancel * ops / max(n_cancel, 1),
-                "fire": t_fire * ops / max(n_fire, 1)}
+        # Seconds for ``ops`` operations of each phase (None: phase not run).
+        return {"schedule": t_schedule * ops / n_schedule if n_schedule else None,
+                "cancel": t_cancel * ops / n_cancel if n_cancel else None,
+                "fire": t_fire * ops / n_fire if n_fire else None}
 
     return _run_until(loop, main())
 
@@ -195,13 +207,7 @@ def bench_sleep0(loop, tasks, ops):
         for _ in range(per_task):
             await sleep(0)
 
-    async def main():
-        workers = [loop.create_task(worker()) for _ in range(tasks)]
-        t0 = time.perf_counter()
-        await asyncio.gather(*workers)
-        return time.perf_counter() - t0
-
-    return {"sleep(0)": _run_until(loop, main()) * ops / (per_task * tasks)}
+    return {"sleep(0)": _run_tasks(loop, worker, tasks) * ops / (per_task * tasks)}
 
 
 def bench_futures(loop, tasks, ops):
@@ -215,13 +221,7 @@ def bench_futures(loop, tasks, ops):
             call_soon(fut.set_result, None)
             await fut
 
-    async def main():
-        workers = [loop.create_task(worker()) for _ in range(tasks)]
-        t0 = time.perf_counter()
-        await asyncio.gather(*workers)
-        return time.perf_counter() - t0
-
-    return {"futures": _run_until(loop, main()) * ops / (per_task * tasks)}
+    return {"futures": _run_tasks(loop, worker, tasks) * ops / (per_task * tasks)}
 
 
 def bench_threadsafe(loop, threads, ops):

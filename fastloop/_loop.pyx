@@ -189,7 +189,8 @@ cdef class LoopCore:
                 # ends at the caller, as the stdlib's does.
                 del handle._source_traceback[-1]
         self.ready.push(handle)
-        own_handle(handle)
+        if _ThreadSafeHandle is None:
+            own_handle(handle)      # see _owned.h (the stdlib's class stays tracked)
         self.wakeup()
         return handle
 
