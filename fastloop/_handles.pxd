@@ -15,6 +15,8 @@ cdef class Handle:
     # so while the handle is loop-owned it is untracked too (_owned.h).
     cdef object ctx
     cdef bint owns_context
+    # Untracked while the loop alone references it (own_handle / release_handle).
+    cdef bint owned
     cdef readonly object _loop
     cdef public object _source_traceback
     cdef public object _repr
@@ -33,3 +35,5 @@ cdef Handle new_handle(object callback, object args, object loop, object context
 # were kept by their caller after all.
 cdef int own_handle(Handle h) except -1
 cdef void verify_owned() noexcept
+# The loop lets go of ``o`` (any queued object; the caller holds one reference).
+cdef void release_handle(PyObject* o) noexcept

@@ -9,7 +9,7 @@ one costs no Python-level ``__init__`` or ``Context.run`` method call.
 
 cimport cython
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
-from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
+from cpython.ref cimport Py_DECREF, Py_INCREF, Py_REFCNT, PyObject
 
 from fastloop._owned cimport (
     PyTypeObject, fl_own, fl_track_if_shared, fl_visit_owned, inquiry, visitproc,
@@ -17,6 +17,9 @@ from fastloop._owned cimport (
 
 import gc
 import sys
+
+cdef extern from "Python.h":
+    int PyObject_TypeCheck(PyObject* o, PyTypeObject* tp)
 
 from fastloop import _compat
 
@@ -34,7 +37,7 @@ cdef class Handle:
         if context is None:
             context = PyContext_CopyCurrent()
         if self.ctx is not None:
-            fl_track_if_shared(<PyObject*>self.ctx, 0)    # see __dealloc__
+            fl_track_if_shared(<PyObject*>self.ctx, 0)    # see _disown
         self.ctx = context
         self.owns_context = False
         self._loop = loop
@@ -63,12 +66,6 @@ cdef class Handle:
         if self._repr is not None:
             return self._repr
         return '<{}>'.format(' '.join(self._repr_info()))
-
-    def __dealloc__(self):
-        # CPython's context deallocator unlinks the context from the GC's
-        # lists unconditionally: it must be tracked by the time it goes.
-        if self.ctx is not None:
-            fl_track_if_shared(<PyObject*>self.ctx, 0)
 
     def get_context(self):
         if self.owns_context:
@@ -178,12 +175,29 @@ cdef int own_handle(Handle h) except -1:
     Py_INCREF(h)
     _unverified[_unverified_count] = <PyObject*>h
     _unverified_count += 1
+    h.owned = True
     fl_own(<PyObject*>h)
     if h.owns_context:
         # The handle alone references it; its traverse (below) visits it
         # through fl_visit_owned like a container visits the handle.
         fl_own(<PyObject*>h.ctx)
     return 0
+
+
+cdef inline void _disown(PyObject* h, Py_ssize_t holders) noexcept:
+    # An ordinary GC object again if more than ``holders`` reference it. Its
+    # context is tracked again in any case: CPython's context deallocator
+    # unlinks the object from the GC's lists without checking that it is
+    # tracked, so no context may go untracked once the loop lets go.
+    (<Handle>h).owned = False
+    if (<Handle>h).owns_context:
+        fl_track_if_shared(<PyObject*>(<Handle>h).ctx, 0)
+    fl_track_if_shared(h, holders)
+
+
+cdef void release_handle(PyObject* o) noexcept:
+    if PyObject_TypeCheck(o, <PyTypeObject*>Handle) and (<Handle>o).owned:
+        _disown(o, 1)
 
 
 cdef void verify_owned() noexcept:
@@ -199,9 +213,10 @@ cdef void verify_owned() noexcept:
     _unverified_count = _unverified_capacity = 0
     for i in range(n):
         p = items[i]
-        # Its container and this list hold one reference each. A handle that
-        # already left its container went through fl_release_owned then.
-        fl_track_if_shared(p, 2)
+        # Still owned, it sits in its container: that and this list hold one
+        # reference each; one more and the caller kept it.
+        if (<Handle>p).owned and Py_REFCNT(<object>p) > 2:
+            _disown(p, 0)
         Py_DECREF(<object>p)
     if _unverified == NULL:
         _unverified = items
@@ -220,7 +235,7 @@ gc.callbacks.append(_verify_before_collection)
 
 # Handle's GC slots, by hand: the traverse visits a context the handle owns
 # through fl_visit_owned (untracked while the handle is loop-owned), and clear
-# re-tracks it first, as __dealloc__ does (see there why).
+# makes sure it is tracked before it may be freed (see _disown).
 
 cdef inquiry _generated_clear = (<PyTypeObject*>Handle).tp_clear
 

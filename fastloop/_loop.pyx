@@ -27,9 +27,8 @@ from cpython.ref cimport PyObject
 from libc.limits cimport INT_MAX
 from libc.math cimport INFINITY, fabs, isnan, nextafter
 
-from fastloop._handles cimport Handle, new_handle, own_handle, verify_owned
+from fastloop._handles cimport Handle, new_handle, own_handle, release_handle, verify_owned
 from fastloop._metrics cimport FL_METRICS, fl_coarse_monotonic, fl_coarse_resolution
-from fastloop._owned cimport fl_release_owned
 from fastloop._poller cimport FL_READ, FL_WRITE, make_poller
 from fastloop._queue cimport ReadyQueue
 from fastloop._timers cimport TimerHandle, TimerHeap, new_timer
@@ -75,6 +74,14 @@ cdef object _deque = collections.deque
 # Looked up per call, as the stdlib's create_future() does, so a patched
 # asyncio.futures.Future is honoured.
 cdef object _futures_module = _compat.futures_module
+
+
+# Handles are kept out of the cyclic GC (_owned.h) only once the queue or the
+# heap holds more than this many: below, a collection finds few of them
+# waiting, and owning one (untrack, verify, re-track) costs more than the
+# traversals it saves.
+cdef enum:
+    OWN_AFTER = 64
 
 
 cdef inline bint ready_count_above(ReadyQueue ready, Py_ssize_t value) noexcept:
@@ -163,13 +170,15 @@ cdef class LoopCore:
             self._check_callback(callback, 'call_soon')
         handle = new_handle(callback, args, self, context, self.debug)
         self.ready.push(handle)
-        own_handle(handle)      # see _owned.h
+        if self.ready.count > OWN_AFTER:
+            own_handle(handle)      # see _owned.h
         return handle
 
     def _call_soon(self, callback, args, context):
         handle = new_handle(callback, tuple(args), self, context, self.debug)
         self.ready.push(handle)
-        own_handle(handle)
+        if self.ready.count > OWN_AFTER:
+            own_handle(handle)
         return handle
 
     def call_soon_threadsafe(self, callback, *args, context=None):
@@ -189,7 +198,7 @@ cdef class LoopCore:
                 # ends at the caller, as the stdlib's does.
                 del handle._source_traceback[-1]
         self.ready.push(handle)
-        if _ThreadSafeHandle is None:
+        if _ThreadSafeHandle is None and self.ready.count > OWN_AFTER:
             own_handle(handle)      # see _owned.h (the stdlib's class stays tracked)
         self.wakeup()
         return handle
@@ -237,7 +246,8 @@ cdef class LoopCore:
     cdef object schedule_at(self, double when, object callback, tuple args, object context):
         cdef TimerHandle timer = new_timer(when, callback, args, self, context, self.debug)
         self.timers.push(timer)
-        own_handle(timer)
+        if self.timers.size > OWN_AFTER:
+            own_handle(timer)
         return timer
 
     def _timer_handle_cancelled(self, handle):
@@ -445,13 +455,13 @@ cdef class LoopCore:
                 # Out of the loop's hands: an ordinary GC object again if it
                 # lives on (see _owned.h).
                 if (<Handle>handle)._cancelled:
-                    fl_release_owned(<PyObject*>handle)
+                    release_handle(<PyObject*>handle)
                     continue
                 if self.debug:
                     self.run_debug(handle)
                 else:
                     (<Handle>handle)._run_native()
-                fl_release_owned(<PyObject*>handle)
+                release_handle(<PyObject*>handle)
             else:
                 if handle._cancelled:
                     continue

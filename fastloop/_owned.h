@@ -14,10 +14,11 @@
  * A handle someone else also references (the caller kept what call_soon
  * returned) is neither visited through the container nor tracked while it is
  * still queued: the GC then sees its callback as referenced from outside and
- * keeps it, which is what the stdlib's reachable loop does anyway. When the
- * loop lets go of a handle (it ran, a cancelled timer left the heap, the loop
- * was closed or collected) and the handle outlives that, fl_release_owned
- * tracks it again, so from then on it is an ordinary GC object.
+ * keeps it, which is what the stdlib's reachable loop does anyway; before any
+ * collection, verify_owned() (_handles.pyx) tracks such handles again. When
+ * the loop lets go of a handle (it ran, a cancelled timer left the heap, the
+ * loop was closed or collected), release_handle() tracks it again if it
+ * outlives that, so from then on it is an ordinary GC object.
  */
 #ifndef FASTLOOP_OWNED_H
 #define FASTLOOP_OWNED_H
@@ -42,11 +43,6 @@ static inline int fl_visit_owned(PyObject *o, visitproc visit, void *arg) {
 static inline void fl_track_if_shared(PyObject *o, Py_ssize_t owners) {
     if (Py_REFCNT(o) > owners && PyObject_IS_GC(o) && !PyObject_GC_IsTracked(o))
         PyObject_GC_Track(o);
-}
-
-/* Before the loop drops (or hands on) the one reference the caller holds. */
-static inline void fl_release_owned(PyObject *o) {
-    fl_track_if_shared(o, 1);
 }
 
 #endif

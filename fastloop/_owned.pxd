@@ -15,7 +15,5 @@ cdef extern from "_owned.h":
     void fl_own(PyObject* o)
     # A container's tp_traverse calls this for each handle it holds.
     int fl_visit_owned(PyObject* o, visitproc visit, void* arg) noexcept
-    # Before the loop lets go of a handle: tracks it again if it outlives that.
-    void fl_release_owned(PyObject* o)
     # Tracks o again if it has more than ``owners`` references.
     void fl_track_if_shared(PyObject* o, Py_ssize_t owners)

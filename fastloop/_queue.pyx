@@ -4,9 +4,8 @@ cimport cython
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.ref cimport Py_DECREF, PyObject
 
-from fastloop._owned cimport (
-    PyTypeObject, fl_release_owned, fl_visit_owned, inquiry, traverseproc, visitproc,
-)
+from fastloop._handles cimport release_handle
+from fastloop._owned cimport PyTypeObject, fl_visit_owned, inquiry, traverseproc, visitproc
 
 
 @cython.auto_pickle(False)
@@ -62,7 +61,7 @@ cdef class ReadyQueue:
         self.head = 0
         self.count = 0
         for i in range(n):
-            fl_release_owned(items[i])
+            release_handle(items[i])
             Py_DECREF(<object>items[i])
         PyMem_Free(items)
         return 0

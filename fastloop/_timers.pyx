@@ -14,10 +14,8 @@ cimport cython
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 
-from fastloop._handles cimport Handle, PyContext_CopyCurrent
-from fastloop._owned cimport (
-    PyTypeObject, fl_release_owned, fl_visit_owned, inquiry, traverseproc, visitproc,
-)
+from fastloop._handles cimport Handle, PyContext_CopyCurrent, release_handle
+from fastloop._owned cimport PyTypeObject, fl_visit_owned, inquiry, traverseproc, visitproc
 
 import sys
 
@@ -163,7 +161,7 @@ cdef class TimerHeap:
     def __dealloc__(self):
         cdef Py_ssize_t i
         for i in range(self.size):
-            fl_release_owned(self.entries[i].handle)
+            release_handle(self.entries[i].handle)
             Py_DECREF(<object>self.entries[i].handle)
         PyMem_Free(self.entries)
         self.entries = NULL
@@ -217,7 +215,7 @@ cdef class TimerHeap:
         while self.size and (<TimerHandle>self.entries[0].handle)._cancelled:
             self.cancelled -= 1
             h = self.pop()
-            fl_release_owned(<PyObject*>h)
+            release_handle(<PyObject*>h)
         return 0
 
     cdef int compact(self) except -1:
@@ -229,7 +227,7 @@ cdef class TimerHeap:
             if (<TimerHandle>h)._cancelled:
                 (<TimerHandle>h)._scheduled = False
                 (<TimerHandle>h).heap = None
-                fl_release_owned(h)
+                release_handle(h)
                 Py_DECREF(<object>h)
             else:
                 self.entries[kept] = self.entries[i]
@@ -251,7 +249,7 @@ cdef class TimerHeap:
             h = self.entries[i].handle
             (<TimerHandle>h)._scheduled = False
             (<TimerHandle>h).heap = None
-            fl_release_owned(h)
+            release_handle(h)
             Py_DECREF(<object>h)
         return 0
 
