@@ -5,8 +5,9 @@
     python -m fastloop script.py [args...]
     python -m fastloop -m package.module [args...]
 
-Running a program installs fastloop's policy first, so an unmodified asyncio
-program (``asyncio.run``, ``asyncio.Runner``, ``asyncio.new_event_loop``)
+Running a program calls ``fastloop.install()`` first (the policy on 3.10-3.13,
+the loop-factory route where policies are deprecated), so an unmodified
+asyncio program (``asyncio.run``, ``asyncio.Runner``, ``asyncio.new_event_loop``)
 runs on fastloop.
 """
 

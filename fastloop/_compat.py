@@ -162,7 +162,13 @@ REGISTRY = (
     Private(selector_events, "logger", "called: transport warnings"),
     Private(coroutines, "_is_debug_mode", "called: PYTHONASYNCIODEBUG", (_sig(),)),
     Private(events, "_set_running_loop", "called by run_forever", (_sig("loop"),)),
-    Private(events, "_get_running_loop", "called by fastloop.run (3.10)", (_sig(),)),
+    Private(events, "_get_running_loop", "called by fastloop.run (3.10/3.11)", (_sig(),)),
+    Private(events, "new_event_loop",
+            "replaced by fastloop.install() on 3.14+: what asyncio.run()/Runner() call "
+            "without a loop_factory", (_sig(),)),
+    Private(unix_events, "_UnixDefaultEventLoopPolicy",
+            "subclassed by fastloop.Policy (no deprecation warning on access); "
+            "where asyncio has no policies, fastloop.Policy is absent"),
     Private(events, "_ThreadSafeHandle", "built by call_soon_threadsafe", since=(3, 14)),
     Private(constants, "ACCEPT_RETRY_DELAY", "read: the accept pause"),
     Private(constants, "LOG_THRESHOLD_FOR_CONNLOST_WRITES", "read: the native write"),
@@ -457,16 +463,34 @@ def quiet_self_pipe_fd(loop):
 
 
 def default_policy_base():
-    """The interpreter's default (Unix) policy class, found without the 3.14 deprecation warning."""
-    for owner, name in (
-        (unix_events, "_UnixDefaultEventLoopPolicy"),
-        (unix_events, "_DefaultEventLoopPolicy"),
-        (events, "_BaseDefaultEventLoopPolicy"),
-    ):
-        cls = getattr(owner, name, None)
-        if cls is not None:
-            return cls
-    raise ImportError("no default event loop policy class found in asyncio")
+    """The interpreter's default (Unix) policy class, or None where asyncio has no policies.
+
+    The private name, unlike ``asyncio.DefaultEventLoopPolicy``, does not
+    raise 3.14's deprecation warning on access.
+    """
+    return getattr(unix_events, "_UnixDefaultEventLoopPolicy", None)
+
+
+#: 3.14 deprecated the policy system (``set_event_loop_policy``,
+#: ``get_event_loop_policy``, the policy classes; 3.16 removes them).
+#: ``fastloop.install()`` takes the loop-factory route from there on.
+POLICIES_DEPRECATED = PY_VERSION >= (3, 14)
+#: ``asyncio.run()`` takes ``loop_factory=`` (3.12+): ``fastloop.run()`` is
+#: then the stdlib's own asyncio.run with fastloop's factory.
+RUN_TAKES_LOOP_FACTORY = "loop_factory" in inspect.signature(asyncio.run).parameters
+
+
+def set_default_loop_factory(factory):
+    """Make ``factory`` what asyncio creates a loop with when it is given none.
+
+    ``asyncio.run()`` and ``asyncio.Runner()`` without ``loop_factory`` create
+    their loop by calling ``asyncio.events.new_event_loop()``, looked up at
+    call time (3.11-3.15); programs call ``asyncio.new_event_loop()``. Both
+    names are pointed at ``factory``: the loop-factory route for Pythons whose
+    policy system is deprecated or gone.
+    """
+    events.new_event_loop = factory
+    asyncio.new_event_loop = factory
 
 
 def registry_problems(instances=None):

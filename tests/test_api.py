@@ -68,6 +68,7 @@ def test_stdlib_private_names_exist():
         b.close()
 
 
+@pytest.mark.skipif(not hasattr(fastloop, "Policy"), reason="this Python's asyncio has no policies")
 def test_policy(monkeypatch):
     old = asyncio.get_event_loop_policy()
     try:
@@ -85,13 +86,39 @@ def test_policy(monkeypatch):
     assert fastloop.EventLoopPolicy is fastloop.Policy
 
 
+_INSTALL = """
+import asyncio, sys, fastloop
+
+fastloop.install()
+
+async def main():
+    return type(asyncio.get_running_loop()).__name__
+
+print("run", asyncio.run(main()))
+loop = asyncio.new_event_loop()
+print("new_event_loop", type(loop).__name__)
+loop.close()
+if hasattr(asyncio, "Runner"):
+    with asyncio.Runner() as runner:
+        print("Runner", runner.run(main()))
+if fastloop._compat.POLICIES_DEPRECATED:
+    print("route", asyncio.new_event_loop is fastloop.new_event_loop)
+else:
+    print("route", isinstance(asyncio.get_event_loop_policy(), fastloop.Policy))
+"""
+
+
 def test_install():
-    old = asyncio.get_event_loop_policy()
-    try:
-        fastloop.install()
-        assert isinstance(asyncio.get_event_loop_policy(), fastloop.Policy)
-    finally:
-        asyncio.set_event_loop_policy(old)
+    # In its own interpreter: install() changes process-wide state. Warnings
+    # are errors there, so install() adds none (3.14+: no policy is touched).
+    out = subprocess.run([sys.executable, "-W", "error", "-c", _INSTALL],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    seen = dict(line.split() for line in out.stdout.splitlines())
+    expected = {"run": "Loop", "new_event_loop": "Loop", "route": "True"}
+    if hasattr(asyncio, "Runner"):
+        expected["Runner"] = "Loop"
+    assert seen == expected
 
 
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="asyncio.run(loop_factory=) is 3.12+")
@@ -111,14 +138,52 @@ def test_runner_loop_factory():
         assert isinstance(runner.run(main()), fastloop.Loop)
 
 
+class _Awaitable:
+    def __await__(self):
+        return (yield from asyncio.sleep(0, "awaited").__await__())
+
+
+def _run_outcome(run, make_main):
+    main = make_main()
+    try:
+        return ("ok", run(main))
+    except Exception as exc:
+        return (type(exc).__name__, str(exc))
+    finally:
+        if asyncio.iscoroutine(main):
+            main.close()
+
+
 def test_run_contract():
+    # fastloop.run accepts and rejects what the running Python's asyncio.run
+    # does, with the same exceptions (3.14 also runs awaitables).
     async def main(x):
         await asyncio.sleep(0)
         return x * 2
 
+    def not_a_coroutine():
+        pass
+
+    awaitable = _Awaitable()  # one object: its repr is in 3.10-3.13's message
+    cases = {
+        "coroutine": lambda: main(21),
+        "function": lambda: not_a_coroutine,
+        "awaitable": lambda: awaitable,
+        "int": lambda: 42,
+    }
+    for name, make_main in cases.items():
+        assert _run_outcome(fastloop.run, make_main) == _run_outcome(asyncio.run, make_main), name
     assert fastloop.run(main(21)) == 42
-    with pytest.raises(ValueError):
-        fastloop.run(lambda: None)  # not a coroutine, as asyncio.run rejects it
+
+
+def test_run_from_a_running_loop(loop):
+    async def outer(run):
+        return _run_outcome(run, lambda: asyncio.sleep(0))
+
+    fast = loop.run_until_complete(outer(fastloop.run))
+    stdlib = loop.run_until_complete(outer(asyncio.run))
+    assert fast == stdlib
+    assert fast[0] == "RuntimeError"
 
 
 def test_run_debug():

@@ -118,3 +118,20 @@ def test_an_unknown_loop_name_is_an_error(pytester):
     assert result.ret != 0
     assert loops == []
     assert "tokio" in result.stdout.str() + result.stderr.str()
+
+
+def _policy_warnings(result):
+    text = result.stdout.str() + result.stderr.str()
+    return sorted({line.strip() for line in text.splitlines()
+                   if "Warning" in line and "polic" in line.lower()})
+
+
+def test_plugin_adds_no_policy_warning(pytester):
+    # 3.14 deprecates the policy system: the plugin hands pytest-asyncio loop
+    # factories, so it adds no policy warning to what a run without it shows.
+    with_plugin, loops = run_user_suite(pytester, "-p", "fastloop.pytest_plugin",
+                                        "-W", "default::DeprecationWarning")
+    with_plugin.assert_outcomes(passed=2)
+    assert loops == [FASTLOOP_LOOP]
+    without, _ = run_user_suite(pytester, "-W", "default::DeprecationWarning")
+    assert _policy_warnings(with_plugin) == _policy_warnings(without)
