@@ -119,7 +119,8 @@ test-3.%:
 
 # Benchmarks (opt-in): fastloop side by side with asyncio, uvloop and rloop,
 # installed into their own venv so .venv stays free of other loops.
-# make bench (~27 min): the micro benchmarks, then the echo and HTTP matrix
+# make bench: the micro benchmarks at every scale (bench/micro.py; the quick
+# profile unless BENCH_MICRO_PROFILE=full), then the echo and HTTP matrix
 # (bench/echo.py: 4 echo server styles x 1/10/100 KiB x 10/100 connections,
 # plus HTTP and UDP echo at 10/100 connections; 3 rounds of 2.5 s), the pipe
 # throughput row (bench/pipe.py), the TLS echo and framework HTTP rows
@@ -136,13 +137,31 @@ $(BENCH_VENV)/.installed: requirements-bench.txt
 		|| echo "aiofastnet not installed: bench/frameworks.py runs without it"
 	touch $@
 
-.PHONY: bench
+# Micro results are named micro-<date>-py<ver>[-quick].json; bench/report.py
+# renders the newest that is not a quick (smoke) run.
+BENCH_MICRO_PROFILE ?= quick
+BENCH_MICRO_ARGS ?=
+BENCH_PYVER = $$($(BENCH_VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+BENCH_MICRO_JSON = bench/results/micro-$$(date +%Y%m%d)-py$(BENCH_PYVER)-$(BENCH_MICRO_PROFILE).json
+
+.PHONY: bench bench-micro bench-report
 bench: build $(BENCH_VENV)/.installed
-	$(BENCH_VENV)/bin/python bench/micro.py --rounds 5 --json bench/results/micro-$$(date +%Y%m%d)-py$$($(BENCH_VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])').json
+	$(BENCH_VENV)/bin/python bench/micro.py --profile=$(BENCH_MICRO_PROFILE) $(BENCH_MICRO_ARGS) --json $(BENCH_MICRO_JSON)
 	$(BENCH_VENV)/bin/python bench/echo.py $(BENCH_ECHO_ARGS)
 	$(BENCH_VENV)/bin/python bench/pipe.py $(BENCH_PIPE_ARGS)
 	$(BENCH_VENV)/bin/python bench/frameworks.py $(BENCH_FRAMEWORK_ARGS)
-	$(BENCH_VENV)/bin/python bench/report.py
+	$(BENCH_VENV)/bin/python bench/report.py --readme README.md
+
+# The micro benchmarks alone (quick profile ~2 min, one round, fewer
+# operations; BENCH_MICRO_PROFILE=full ~12 min), then the report.
+bench-micro: build $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python bench/micro.py --profile=$(BENCH_MICRO_PROFILE) $(BENCH_MICRO_ARGS) --json $(BENCH_MICRO_JSON)
+	$(BENCH_VENV)/bin/python bench/report.py --readme README.md
+
+# Render the newest results (echo and micro) into bench/results/latest.md,
+# latest.png and the README's micro table; runs nothing.
+bench-report: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python bench/report.py --readme README.md
 
 # Pipe throughput alone (make bench runs it too): a stream through a `cat`
 # subprocess on each loop (bench/pipe.py); BENCH_PIPE_ARGS=--quick is a smoke run.

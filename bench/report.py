@@ -1,13 +1,17 @@
 """Render benchmark results: Markdown tables and the echo chart.
 
     python bench/report.py [--echo FILE] [--micro FILE] [--out bench/results/latest.md]
-                           [--chart bench/results/latest.png]
+                           [--chart bench/results/latest.png] [--readme README.md]
 
 Merges the newest echo results (bench/echo.py writes bench/results/<date>-py<ver>.json)
 and, if present, the newest micro results (bench/micro.py --json, which make bench
 writes to bench/results/micro-<date>-py<ver>.json) into one Markdown report, and
 draws the echo chart next to it. The default output names do not change from
-run to run, so the README can show bench/results/latest.png.
+run to run, so the README can show bench/results/latest.png; with --readme it
+also rewrites the README's micro table (between its marker comments) from the
+same micro results, so `make bench-report` is the one command after a run.
+Both old (one rate per benchmark) and scaled (micro.py at several scales)
+micro results render.
 
 bench/echo.py imports the rendering functions from here for its own per-run
 files.
@@ -276,7 +280,8 @@ def echo_chart(data: dict, path: Path) -> str | None:
 # ---------------------------------------------------------------- micro
 
 
-def micro_markdown(data: dict) -> str:
+def _micro_flat_markdown(data: dict) -> str:
+    """Results written before micro.py had scales: one rate per benchmark."""
     medians = data["median"]
     loops = [n for n in LOOP_ORDER if any(n in row for row in medians.values())]
     out = [
@@ -292,6 +297,118 @@ def micro_markdown(data: dict) -> str:
                    + f" | {_ratio(row.get('fastloop'), row.get('asyncio'))}"
                    + f" | {_ratio(row.get('fastloop'), max(others, default=None))} |")
     return "\n".join(out) + "\n"
+
+
+def _scale_text(n: int) -> str:
+    return f"{n:,}"
+
+
+def _micro_spread(raw: list[float]) -> str:
+    return _ratio(max(raw), min(raw)) if raw else "—"
+
+
+def micro_markdown(data: dict) -> str:
+    """One table per micro benchmark, a row per scale (and phase), loops side by
+    side: ops/s, each loop's ratio to asyncio, and fastloop against the best of
+    the others. Renders any results file micro.py has written."""
+    if "rows" not in data:
+        return _micro_flat_markdown(data)
+    rows = data["rows"]
+    present = {n for r in rows for n in r["median"]}
+    loops = [n for n in LOOP_ORDER if n in present] + sorted(present - set(LOOP_ORDER))
+    peers = [n for n in loops if n != "asyncio"]
+    scales = data.get("scales", {})
+    out = [
+        f"### Micro benchmarks at several scales ({data.get('profile', 'full')} profile, "
+        f"median of {data.get('rounds', '?')} interleaved round"
+        f"{'s' if data.get('rounds') != 1 else ''}, Python "
+        f"{str(data.get('python', '?')).split()[0]})",
+        "",
+        "ops/s, higher is better; ×asyncio is each loop's rate over asyncio's; "
+        "fastloop ÷ best is fastloop's rate over the best other loop's (≥ 1.00× means "
+        "fastloop leads); spread is fastloop's fastest round over its slowest.",
+    ]
+    if data.get("skipped"):
+        out += ["", "Not installed, skipped: " + ", ".join(data["skipped"]) + "."]
+    benches = list(dict.fromkeys(r["bench"] for r in rows))
+    for bench in benches:
+        info = scales.get(bench, {})
+        counts = info.get("counts", "scale")
+        out += ["", f"#### {bench}", ""]
+        if info.get("description"):
+            out += [info["description"][:1].upper() + info["description"][1:] + ".", ""]
+        out += [
+            f"| {counts} | phase | " + " | ".join(f"{n} ops/s" for n in loops)
+            + " | " + " | ".join(f"{n} ×asyncio" for n in peers)
+            + " | fastloop ÷ best | spread |",
+            "|---:|---|" + "---:|" * (2 * len(loops) - ("asyncio" in loops) + 2),
+        ]
+        for r in (r for r in rows if r["bench"] == bench):
+            med = r["median"]
+            others = [v for n, v in med.items() if n != "fastloop"]
+            best = max(others, default=None)
+            lead = med.get("fastloop") is not None and best is not None \
+                and med["fastloop"] >= best
+            ratio = _ratio(med.get("fastloop"), best)
+            out.append(
+                f"| {_scale_text(r['scale'])} | {r['metric'] if r['metric'] != bench else ''} | "
+                + " | ".join(_fmt(med.get(n)) for n in loops) + " | "
+                + " | ".join(_ratio(med.get(n), med.get("asyncio")) for n in peers) + " | "
+                + (f"**{ratio}**" if lead else ratio) + " | "
+                + _micro_spread(r["raw"].get("fastloop", [])) + " |")
+    return "\n".join(out) + "\n"
+
+
+def micro_readme_markdown(data: dict) -> str:
+    """The README's compact form: per benchmark and scale, each loop's rate as a
+    ratio to asyncio's (the raw rates are in latest.md)."""
+    if "rows" not in data:
+        medians = data["median"]
+        loops = [n for n in LOOP_ORDER
+                 if n != "asyncio" and any(n in row for row in medians.values())]
+        out = ["| micro | " + " | ".join(loops) + " |", "|---|" + "---:|" * len(loops)]
+        for bench, row in medians.items():
+            out.append(f"| {bench} | "
+                       + " | ".join(_ratio(row.get(n), row.get("asyncio")) for n in loops) + " |")
+        return "\n".join(out) + "\n"
+    rows = data["rows"]
+    present = {n for r in rows for n in r["median"]}
+    peers = [n for n in LOOP_ORDER if n in present and n != "asyncio"]
+    scales = data.get("scales", {})
+    out = ["| micro | scale | " + " | ".join(peers) + " | fastloop ÷ best other |",
+           "|---|---|" + "---:|" * (len(peers) + 1)]
+    for r in rows:
+        med = r["median"]
+        best = max((v for n, v in med.items() if n != "fastloop"), default=None)
+        ratio = _ratio(med.get("fastloop"), best)
+        if med.get("fastloop") is not None and best is not None and med["fastloop"] >= best:
+            ratio = f"**{ratio}**"
+        counts = scales.get(r["bench"], {}).get("counts", "")
+        name = r["bench"] if r["metric"] == r["bench"] else f"{r['bench']}: {r['metric']}"
+        out.append(f"| {name} | {_scale_text(r['scale'])} {counts} | "
+                   + " | ".join(_ratio(med.get(n), med.get("asyncio")) for n in peers)
+                   + f" | {ratio} |")
+    return "\n".join(out) + "\n"
+
+
+README_BEGIN = "<!-- micro results: bench/report.py --readme writes between these lines -->"
+README_END = "<!-- end of micro results -->"
+
+
+def update_readme(path: Path, data: dict, source: str) -> bool:
+    """Replace the README's micro table (between the markers) with ``data``'s."""
+    text = path.read_text()
+    if README_BEGIN not in text or README_END not in text:
+        print(f"{path}: no micro results markers, left alone", file=sys.stderr)
+        return False
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    python = str(data.get("python", "?")).split()[0]
+    body = (f"\nRatio to asyncio's operations per second (higher is better), Python {python}, "
+            f"median of {data.get('rounds', '?')} interleaved rounds (`{source}`; every "
+            f"rate in bench/results/latest.md):\n\n" + micro_readme_markdown(data) + "\n")
+    path.write_text(head + README_BEGIN + body + README_END + tail)
+    return True
 
 
 # ------------------------------------------------------------------ CLI
@@ -310,6 +427,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--micro", type=Path, help="micro results JSON (default: the newest)")
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.md")
     parser.add_argument("--chart", type=Path, default=RESULTS / "latest.png")
+    parser.add_argument("--readme", type=Path,
+                        help="also rewrite this README's micro table (between its markers)")
     args = parser.parse_args(argv)
 
     echo_file = args.echo or newest("*-py*.json", exclude="micro-")
@@ -330,6 +449,8 @@ def main(argv: list[str] | None = None) -> int:
     if micro_file:
         micro = json.loads(micro_file.read_text())
         parts += [micro_markdown(micro), f"Source: `{micro_file.name}`.", ""]
+        if args.readme and update_readme(args.readme, micro, micro_file.name):
+            print(f"README micro table: {args.readme}")
     text = "\n".join(parts)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

@@ -1,8 +1,9 @@
 """What the watchdog costs a healthy loop, on the micro benchmarks (callgrind).
 
-    python bench/watchdog_overhead.py [--threshold 0.1] [--scale 0.02] [--tree DIR]
+    python bench/watchdog_overhead.py [--threshold 0.1] [--share 0.02] [--tree DIR]
 
-Runs each benchmark of bench/micro.py on fastloop under
+Runs each benchmark of bench/micro.py, at its smallest scale (micro.SCALES),
+on fastloop under
 ``valgrind --tool=callgrind --separate-threads=yes`` with the watchdog off
 and with it on (``FASTLOOP_WATCHDOG``, so every loop is armed as a
 deployment would arm it), at two sizes; the difference of the two sizes
@@ -34,7 +35,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from micro import BENCHMARKS  # noqa: E402  (bench/ is not a package)
+from micro import SCALES  # noqa: E402  (bench/ is not a package)
 
 # The cyclic GC is off in the child: its collections fall at different
 # operations once the watcher thread has allocated a few objects, which moves
@@ -46,17 +47,17 @@ gc.disable()
 sys.path.insert(0, {here!r})
 import fastloop, micro
 from fastloop import _watchdog
-name, n = sys.argv[1], int(sys.argv[2])
+name, scale, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 loop = fastloop.new_event_loop()
 try:
-    micro.FUNCS[name](loop, n)
+    micro.FUNCS[name](loop, scale, n)
 finally:
     loop.close()
 print(_watchdog.scans)
 """
 
 
-def run(bench, n, threshold, tree):
+def run(bench, scale, n, threshold, tree):
     """(instructions of the main thread, of the watchdog thread, watcher looks)."""
     env = dict(os.environ, PYTHONHASHSEED="0")
     if tree:
@@ -68,7 +69,7 @@ def run(bench, n, threshold, tree):
         out = subprocess.run(
             ["valgrind", "--tool=callgrind", "--separate-threads=yes",
              f"--callgrind-out-file={tmp}/cg", sys.executable, "-c",
-             CHILD.format(here=HERE), bench, str(n)],
+             CHILD.format(here=HERE), bench, str(scale), str(n)],
             env=env, check=True, capture_output=True, text=True,
         )
         per_thread = {}
@@ -87,27 +88,30 @@ def run(bench, n, threshold, tree):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threshold", type=float, default=0.1)
-    parser.add_argument("--scale", type=float, default=0.02,
-                        help="share of bench/micro.py's operation counts to run (default 0.02)")
+    parser.add_argument("--share", type=float, default=0.02,
+                        help="share of bench/micro.py's full-profile operation counts to run "
+                             "(default 0.02)")
     parser.add_argument("--only", help="comma-separated benchmark names")
     parser.add_argument("--tree", help="import fastloop from this directory (a frozen build)")
     args = parser.parse_args()
     if not shutil.which("valgrind"):
         sys.exit("valgrind is not installed")
-    names = args.only.split(",") if args.only else list(BENCHMARKS)
+    names = args.only.split(",") if args.only else list(SCALES)
     print(f"| micro benchmark (fastloop) | loop thread, off | on ({args.threshold:g} s) "
           f"| difference | watcher looks | watcher instructions per look |")
     print("|---|---:|---:|---:|---:|---:|")
     for bench in names:
-        n = max(1000, int(BENCHMARKS[bench] * args.scale))
-        off_small, _, _ = run(bench, n, None, args.tree)
-        off_large, _, _ = run(bench, 3 * n, None, args.tree)
-        on_small, _, _ = run(bench, n, args.threshold, args.tree)
-        on_large, watcher, looks = run(bench, 3 * n, args.threshold, args.tree)
+        _, scales, (full_ops, _) = SCALES[bench]
+        scale = scales[0]
+        n = max(1000, int(full_ops * args.share))
+        off_small, _, _ = run(bench, scale, n, None, args.tree)
+        off_large, _, _ = run(bench, scale, 3 * n, None, args.tree)
+        on_small, _, _ = run(bench, scale, n, args.threshold, args.tree)
+        on_large, watcher, looks = run(bench, scale, 3 * n, args.threshold, args.tree)
         off = (off_large - off_small) / (2 * n)
         on = (on_large - on_small) / (2 * n)
         per_look = f"{watcher / looks:,.0f}" if looks and bench != "call_soon_threadsafe" else "-"
-        print(f"| {bench} | {off:,.1f} | {on:,.1f} | {(on / off - 1) * 100:+.2f} % "
+        print(f"| {bench} ({scale}) | {off:,.1f} | {on:,.1f} | {(on / off - 1) * 100:+.2f} % "
               f"| {looks} | {per_look} |", flush=True)
 
 

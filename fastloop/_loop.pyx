@@ -30,7 +30,7 @@ from cpython.ref cimport PyObject
 from libc.limits cimport INT_MAX
 from libc.math cimport INFINITY, fabs, isnan, nextafter
 
-from fastloop._handles cimport Handle, new_handle
+from fastloop._handles cimport Handle, new_handle, own_handle, release_handle, verify_owned
 from fastloop._metrics cimport (
     FL_METRICS,
     fl_coarse_monotonic,
@@ -91,6 +91,14 @@ cdef object _deque = collections.deque
 # Looked up per call, as the stdlib's create_future() does, so a patched
 # asyncio.futures.Future is honoured.
 cdef object _futures_module = _compat.futures_module
+
+
+# Ready-queue handles are kept out of the cyclic GC (_owned.h) only once the
+# queue holds more than this many: below, a collection finds few of them
+# waiting, and owning one (untrack, verify, re-track) costs more than the
+# traversals it saves.
+cdef enum:
+    OWN_AFTER = 64
 
 
 cdef inline int _mask_of(object reader, object writer) noexcept:
@@ -245,6 +253,8 @@ cdef class LoopCore:
             self._check_callback(callback, 'call_soon')
         handle = new_handle(callback, args, self, context, self.debug)
         self.ready.push(handle)
+        if self.ready.count > OWN_AFTER:
+            own_handle(handle)      # see _owned.h
         return handle
 
     def _call_soon(self, callback, args, context):
@@ -252,6 +262,8 @@ cdef class LoopCore:
         # entry for why it stays.
         handle = new_handle(callback, tuple(args), self, context, self.debug)
         self.ready.push(handle)
+        if self.ready.count > OWN_AFTER:
+            own_handle(handle)
         return handle
 
     def call_soon_threadsafe(self, callback, *args, context=None):
@@ -271,6 +283,8 @@ cdef class LoopCore:
                 # ends at the caller, as the stdlib's does.
                 del handle._source_traceback[-1]
         self.ready.push(handle)
+        if _ThreadSafeHandle is None and self.ready.count > OWN_AFTER:
+            own_handle(handle)      # see _owned.h (the stdlib's class stays tracked)
         self.wakeup()
         return handle
 
@@ -316,6 +330,9 @@ cdef class LoopCore:
 
     cdef object schedule_at(self, double when, object callback, tuple args, object context):
         cdef TimerHandle timer = new_timer(when, callback, args, self, context, self.debug)
+        # Timers stay ordinary GC objects: owning them cost more on schedule
+        # than the traversals it saved (docs/design.md, "Handles and the
+        # cyclic GC").
         self.timers.push(timer)
         return timer
 
@@ -401,6 +418,7 @@ cdef class LoopCore:
         # The phases of the stdlib's _run_once, in its order (module docstring).
         cdef double timeout
         metrics_iteration(&self.counters)
+        verify_owned()      # handles scheduled since the last iteration (_owned.h)
         drop_cancelled(self.timers)
         timeout = poll_timeout(self)
         poll_and_dispatch(self, timeout)
@@ -459,12 +477,16 @@ cdef class LoopCore:
                 raise IndexError('pop from an empty deque')
             handle = ready.pop()
             if isinstance(handle, Handle):
+                # Out of the loop's hands: an ordinary GC object again if it
+                # lives on (see _owned.h).
                 if (<Handle>handle)._cancelled:
+                    release_handle(<PyObject*>handle)
                     continue
                 if self.debug:
                     self.run_debug(handle)
                 else:
                     (<Handle>handle)._run_native()
+                release_handle(<PyObject*>handle)
             else:
                 if handle._cancelled:
                     continue
