@@ -30,7 +30,14 @@ from cpython.ref cimport PyObject
 from libc.limits cimport INT_MAX
 from libc.math cimport INFINITY, fabs, isnan, nextafter
 
-from fastloop._handles cimport Handle, new_handle, own_handle, release_handle, verify_owned
+from fastloop._handles cimport (
+    Handle,
+    PyContext_CopyCurrent,
+    new_handle,
+    own_handle,
+    release_handle,
+    verify_owned,
+)
 from fastloop._metrics cimport (
     FL_METRICS,
     fl_coarse_monotonic,
@@ -79,6 +86,11 @@ cdef bint NAN_TIMEOUT_RAISES = _compat.NAN_TIMEOUT_RAISES
 cdef bint CLEANS_UP_FAILED_SETUP = _compat.RUN_FOREVER_CLEANS_UP_FAILED_SETUP
 cdef bint END_TIME_ADDS_ULP = _compat.END_TIME_ADDS_ULP
 cdef object _ThreadSafeHandle = _compat.ThreadSafeHandle
+cdef bint _THREADSAFE_BY_SLOTS = _compat.THREADSAFE_HANDLE_BY_SLOTS
+cdef object _RLOCK_FACTORY = _compat.RLOCK_FACTORY
+cdef object _C_RLOCK = _compat.C_RLOCK
+cdef object _threading = threading
+cdef object _object_new = object.__new__
 cdef object _monotonic = _time.monotonic
 cdef object _get_ident = threading.get_ident
 cdef object _get_asyncgen_hooks = sys.get_asyncgen_hooks
@@ -99,6 +111,27 @@ cdef object _futures_module = _compat.futures_module
 # traversals it saves.
 cdef enum:
     OWN_AFTER = 64
+
+
+cdef object new_threadsafe_handle(object callback, tuple args, object loop, object context):
+    """The stdlib's ThreadSafeHandle (3.14+) as its __init__ chain would leave
+    it outside debug mode, its slots filled here: the same class, fields and
+    lock, without two Python frames, a get_debug() call and threading.RLock's
+    frame per post (_compat.THREADSAFE_HANDLE_BY_SLOTS says where the slots
+    are the ones filled below)."""
+    cdef object h = _object_new(_ThreadSafeHandle)
+    h._context = PyContext_CopyCurrent() if context is None else context
+    h._loop = loop
+    h._callback = callback
+    h._args = args
+    h._cancelled = False
+    h._repr = None
+    h._source_traceback = None
+    # threading.RLock() is looked up per call, as __init__ does, so a patched
+    # one is honoured; unpatched, it returns the C lock made here directly.
+    factory = _threading.RLock
+    h._lock = _C_RLOCK() if factory is _RLOCK_FACTORY and _C_RLOCK is not None else factory()
+    return h
 
 
 cdef inline int _mask_of(object reader, object writer) noexcept:
@@ -273,6 +306,8 @@ cdef class LoopCore:
             self._check_callback(callback, 'call_soon_threadsafe')
         if _ThreadSafeHandle is None:
             handle = new_handle(callback, args, self, context, self.debug)
+        elif _THREADSAFE_BY_SLOTS and not self.debug:
+            handle = new_threadsafe_handle(callback, args, self, context)
         else:
             # 3.14+: the stdlib's own class, whose cancel() and cancelled()
             # from another thread wait for a running callback (a lock held
