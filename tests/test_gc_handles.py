@@ -209,8 +209,8 @@ def test_queued_handles_are_not_gc_objects_until_they_escape():
     loop = fastloop.new_event_loop()
     try:
         before = tracked_handles()     # the self-pipe's reader, ...
-        timers = [loop.call_later(3600, lambda: None) for _ in range(1000)]
-        timers = None
+        for _ in range(1000):
+            loop.call_later(3600, lambda: None)
         for _ in range(1000):
             loop.call_soon(lambda: None)
         gc.collect()
