@@ -137,8 +137,8 @@ $(BENCH_VENV)/.installed: requirements-bench.txt
 		|| echo "aiofastnet not installed: bench/frameworks.py runs without it"
 	touch $@
 
-# Micro results are named micro-<date>-py<ver>[-quick].json; bench/report.py
-# renders the newest that is not a quick (smoke) run.
+# Micro results are named micro-<date>-py<ver>-<profile>.json; bench/report.py
+# renders the newest (its tables name the profile).
 BENCH_MICRO_PROFILE ?= quick
 BENCH_MICRO_ARGS ?=
 BENCH_PYVER = $$($(BENCH_VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')

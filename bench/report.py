@@ -5,7 +5,7 @@
 
 Merges the newest echo results (bench/echo.py writes bench/results/<date>-py<ver>.json)
 and, if present, the newest micro results (bench/micro.py --json, which make bench
-writes to bench/results/micro-<date>-py<ver>.json) into one Markdown report, and
+writes to bench/results/micro-<date>-py<ver>-<profile>.json) into one Markdown report, and
 draws the echo chart next to it. The default output names do not change from
 run to run, so the README can show bench/results/latest.png; with --readme it
 also rewrites the README's micro table (between its marker comments) from the
@@ -414,10 +414,13 @@ def update_readme(path: Path, data: dict, source: str) -> bool:
 # ------------------------------------------------------------------ CLI
 
 
-def newest(pattern: str, exclude: str | None = None) -> Path | None:
-    # Smoke runs (echo.py --quick) are not results: latest.md skips them.
+def newest(pattern: str, exclude: str | None = None, skip_quick: bool = True) -> Path | None:
+    # Smoke runs (echo.py --quick) are not results: latest.md skips them. The
+    # micro benchmarks' quick profile is what `make bench` runs by default (its
+    # tables name the profile), so for them it counts.
     files = [p for p in RESULTS.glob(pattern)
-             if not (exclude and p.name.startswith(exclude)) and "-quick" not in p.stem]
+             if not (exclude and p.name.startswith(exclude))
+             and not (skip_quick and "-quick" in p.stem)]
     return max(files, key=lambda p: p.stat().st_mtime, default=None)
 
 
@@ -432,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     echo_file = args.echo or newest("*-py*.json", exclude="micro-")
-    micro_file = args.micro or newest("micro-*.json")
+    micro_file = args.micro or newest("micro-*.json", skip_quick=False)
     if echo_file is None and micro_file is None:
         print(f"no results in {RESULTS}: run `make bench` first", file=sys.stderr)
         return 1
