@@ -55,7 +55,10 @@ def per_op(bench: str, scale: int, loop: str, ops: int) -> dict[str, float]:
     if len(timed) != len(metrics):
         raise RuntimeError(f"{bench} on {loop}: {len(counts)} timer reads, "
                            f"expected {2 * len(metrics)}")
-    return {metric: n / ops for metric, n in zip(metrics, timed, strict=True)}
+    # The benchmarks run whole batches (bursts, tasks, threads): ops rounded
+    # down to a multiple of the scale, at least one batch (micro.py).
+    done = ops if bench == "timers" else max(1, ops // scale) * scale
+    return {metric: n / done for metric, n in zip(metrics, timed, strict=True)}
 
 
 def main(argv: list[str] | None = None) -> int:
