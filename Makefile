@@ -130,6 +130,8 @@ test-3.%:
 # benchmarks, the echo/HTTP/UDP matrix (bench/echo.py), the pipe row
 # (bench/pipe.py), the TLS echo and framework HTTP rows (bench/frameworks.py),
 # then bench/report.py: bench/results/<date>-py<ver>.md and the README's table.
+# The micro benchmarks run every scale on the quick profile, 3 rounds;
+# BENCH_MICRO_ARGS="--profile full" runs the full one (5 rounds, +~10 min).
 # `make bench-here` on the host runs it on the host's python3 instead.
 # Timings and options: bench/README.md.
 BENCH_PYTHON ?= 3.15
@@ -164,14 +166,14 @@ bench-sid-tools:
 # part's quickest profile, result files named -quick, which the report shows
 # but never puts in the README.
 ifdef BENCH_QUICK
-BENCH_MICRO_ARGS ?= --rounds 1
+BENCH_MICRO_ARGS ?= --profile quick --rounds 1
 BENCH_ECHO_ARGS ?= --quick
 BENCH_PIPE_ARGS ?= --quick
 BENCH_FRAMEWORK_ARGS ?= --quick
 BENCH_REPORT_ARGS ?= --include-quick
 BENCH_MICRO_SUFFIX := -quick
 endif
-BENCH_MICRO_ARGS ?= --rounds 5
+BENCH_MICRO_ARGS ?= --profile quick --rounds 3
 bench-here: build $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python bench/micro.py $(BENCH_MICRO_ARGS) --json bench/results/micro-$$(date +%Y%m%d)-py$$($(BENCH_VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')$(BENCH_MICRO_SUFFIX).json
 	$(BENCH_VENV)/bin/python bench/echo.py $(BENCH_ECHO_ARGS)

@@ -3,7 +3,8 @@
 `FASTLOOP_DEBUG=1` builds a development variant: C asserts on, Cython bounds and
 wraparound checks on, no optimisation. Release builds (the default, and wheels)
 are -O2 without asserts, and carry no debug info (-g0; stripped on Linux) to
-keep the wheels small.
+keep the wheels small. `FASTLOOP_SYMBOLS=1` keeps a release build's symbols and
+debug info (-O2 -g, not stripped), so callgrind and perf name its functions.
 """
 
 import os
@@ -13,6 +14,7 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 DEBUG = os.environ.get("FASTLOOP_DEBUG", "") not in ("", "0")
+SYMBOLS = os.environ.get("FASTLOOP_SYMBOLS", "") not in ("", "0")
 
 MODULES = [
     "_handles", "_queue", "_timers", "_poller", "_fdtable", "_loop", "_transport", "_sockops",
@@ -28,6 +30,8 @@ else:
     cflags = ["-O2", "-DNDEBUG", "-g0"]
     macros = []
     ldflags = ["-Wl,--strip-all"] if sys.platform.startswith("linux") else []
+    if SYMBOLS:
+        cflags, ldflags = ["-O2", "-DNDEBUG", "-g"], []
 
 if os.environ.get("FASTLOOP_NO_METRICS", "") not in ("", "0"):
     # Only for bench/metrics_overhead.py, which measures what the metrics cost.

@@ -1,13 +1,16 @@
 """Render benchmark results: Markdown tables and the echo chart.
 
-    python bench/report.py [--echo FILE] [--micro FILE] [--out bench/results/latest.md]
-                           [--chart bench/results/latest.png]
+    python bench/report.py [--python 3.15] [--include-quick] [--no-readme]
+                           [--echo FILE] [--micro FILE] [--out bench/results/latest.md]
 
-Merges the newest echo results (bench/echo.py writes bench/results/<date>-py<ver>.json)
-and, if present, the newest micro results (bench/micro.py --json, which make bench
-writes to bench/results/micro-<date>-py<ver>.json) into one Markdown report, and
-draws the echo chart next to it. The default output names do not change from
-run to run, so the README can show bench/results/latest.png.
+Puts every row of the newest `make bench` run on one Python (echo.py's
+<date>-py<ver>.json, micro.py's micro-<date>-py<ver>.json, pipe.py's and
+frameworks.py's) into bench/results/<date>-py<ver>.md, and its summary into
+the README between the bench-summary markers (full runs only: smoke runs,
+named -quick, never reach the README). Also writes bench/results/latest.md
+and latest.png (the echo matrix and the micro tables) for that version. Both
+old (one rate per benchmark) and scaled (micro.py at several scales) micro
+results render.
 
 bench/echo.py imports the rendering functions from here for its own per-run
 files.
@@ -282,7 +285,8 @@ def echo_chart(data: dict, path: Path) -> str | None:
 # ---------------------------------------------------------------- micro
 
 
-def micro_markdown(data: dict) -> str:
+def _micro_flat_markdown(data: dict) -> str:
+    """Results written before micro.py had scales: one rate per benchmark."""
     medians = data["median"]
     loops = [n for n in LOOP_ORDER if any(n in row for row in medians.values())]
     out = [
@@ -297,6 +301,66 @@ def micro_markdown(data: dict) -> str:
         out.append(f"| {bench} | " + " | ".join(cells)
                    + f" | {_ratio(row.get('fastloop'), row.get('asyncio'))}"
                    + f" | {_ratio(row.get('fastloop'), max(others, default=None))} |")
+    return "\n".join(out) + "\n"
+
+
+def _scale_text(n: int) -> str:
+    return f"{n:,}"
+
+
+def _micro_spread(raw: list[float]) -> str:
+    return _ratio(max(raw), min(raw)) if raw else "—"
+
+
+def micro_markdown(data: dict) -> str:
+    """One table per micro benchmark, a row per scale (and phase), loops side by
+    side: ops/s, each loop's ratio to asyncio, and fastloop against the best of
+    the others. Renders any results file micro.py has written."""
+    if "rows" not in data:
+        return _micro_flat_markdown(data)
+    rows = data["rows"]
+    present = {n for r in rows for n in r["median"]}
+    loops = [n for n in LOOP_ORDER if n in present] + sorted(present - set(LOOP_ORDER))
+    peers = [n for n in loops if n != "asyncio"]
+    scales = data.get("scales", {})
+    out = [
+        f"### Micro benchmarks at several scales ({data.get('profile', 'full')} profile, "
+        f"median of {data.get('rounds', '?')} interleaved round"
+        f"{'s' if data.get('rounds') != 1 else ''}, Python "
+        f"{str(data.get('python', '?')).split()[0]})",
+        "",
+        "ops/s, higher is better; ×asyncio is each loop's rate over asyncio's; "
+        "fastloop ÷ best is fastloop's rate over the best other loop's (≥ 1.00× means "
+        "fastloop leads); spread is fastloop's fastest round over its slowest.",
+    ]
+    if data.get("skipped"):
+        out += ["", "Not installed, skipped: " + ", ".join(data["skipped"]) + "."]
+    benches = list(dict.fromkeys(r["bench"] for r in rows))
+    for bench in benches:
+        info = scales.get(bench, {})
+        counts = info.get("counts", "scale")
+        out += ["", f"#### {bench}", ""]
+        if info.get("description"):
+            out += [info["description"][:1].upper() + info["description"][1:] + ".", ""]
+        out += [
+            f"| {counts} | phase | " + " | ".join(f"{n} ops/s" for n in loops)
+            + " | " + " | ".join(f"{n} ×asyncio" for n in peers)
+            + " | fastloop ÷ best | spread |",
+            "|---:|---|" + "---:|" * (2 * len(loops) - ("asyncio" in loops) + 2),
+        ]
+        for r in (r for r in rows if r["bench"] == bench):
+            med = r["median"]
+            others = [v for n, v in med.items() if n != "fastloop"]
+            best = max(others, default=None)
+            lead = med.get("fastloop") is not None and best is not None \
+                and med["fastloop"] >= best
+            ratio = _ratio(med.get("fastloop"), best)
+            out.append(
+                f"| {_scale_text(r['scale'])} | {r['metric'] if r['metric'] != bench else ''} | "
+                + " | ".join(_fmt(med.get(n)) for n in loops) + " | "
+                + " | ".join(_ratio(med.get(n), med.get("asyncio")) for n in peers) + " | "
+                + (f"**{ratio}**" if lead else ratio) + " | "
+                + _micro_spread(r["raw"].get("fastloop", [])) + " |")
     return "\n".join(out) + "\n"
 
 
@@ -411,7 +475,14 @@ def summary_markdown(echo: dict | None, pipe: dict | None, frameworks: dict | No
         for row in frameworks["config"]["rows"]:
             group = {m["loop"]: m for m in frameworks["median"] if m["row"] == row}
             out.append(_summary_line(row, group, "msgs_per_s", "cpu_us_per_msg", loops))
-    if micro and isinstance(micro.get("median"), dict):
+    if micro and "rows" in micro:
+        for r in micro["rows"]:
+            name = r["bench"] if r["metric"] == r["bench"] else f"{r['bench']} {r['metric']}"
+            counts = micro.get("scales", {}).get(r["bench"], {}).get("counts", "scale")
+            out.append(_summary_line(f"micro: {name}, {r['scale']:,} {counts} (ops/s)",
+                                     {lp: {"v": v} for lp, v in r["median"].items()},
+                                     "v", "-", loops))
+    elif micro and isinstance(micro.get("median"), dict):
         for bench, row in micro["median"].items():
             if not isinstance(row, dict):
                 continue
@@ -485,10 +556,13 @@ def write_readme_block(readme: Path, text: str) -> None:
 # ------------------------------------------------------------------ CLI
 
 
-def newest(pattern: str, exclude: str | None = None) -> Path | None:
-    # Smoke runs (echo.py --quick) are not results: latest.md skips them.
+def newest(pattern: str, exclude: str | None = None, skip_quick: bool = True) -> Path | None:
+    # Smoke runs (echo.py --quick) are not results: latest.md skips them. The
+    # micro benchmarks' quick profile is what `make bench` runs by default (its
+    # tables name the profile), so for them it counts.
     files = [p for p in RESULTS.glob(pattern)
-             if not (exclude and p.name.startswith(exclude)) and "-quick" not in p.stem]
+             if not (exclude and p.name.startswith(exclude))
+             and not (skip_quick and "-quick" in p.stem)]
     return max(files, key=lambda p: p.stat().st_mtime, default=None)
 
 

@@ -18,6 +18,7 @@ version number only where it cannot.
 import asyncio
 import inspect
 import sys
+import threading
 from asyncio import (
     base_events,
     constants,
@@ -234,6 +235,8 @@ REGISTRY = (
             "subclassed by fastloop.Policy (no deprecation warning on access); "
             "where asyncio has no policies, fastloop.Policy is absent"),
     Private(events, "_ThreadSafeHandle", "built by call_soon_threadsafe", since=(3, 14)),
+    Private(threading, "_CRLock",
+            "called by call_soon_threadsafe: a ThreadSafeHandle's lock, as threading.RLock()"),
     Private(constants, "ACCEPT_RETRY_DELAY", "read: the accept pause"),
     Private(constants, "LOG_THRESHOLD_FOR_CONNLOST_WRITES", "read: the native write"),
     Private(trsock, "TransportSocket", "built: out-of-fds reports"),
@@ -269,6 +272,26 @@ END_TIME_ADDS_ULP = _end_time_adds_ulp()
 #: from another thread waits for a running callback (it holds a lock); None
 #: where the running Python has no such class.
 ThreadSafeHandle = getattr(events, "_ThreadSafeHandle", None)
+
+
+def _threadsafe_handle_by_slots():
+    """May call_soon_threadsafe fill a new ThreadSafeHandle's slots itself
+    instead of running its Python __init__ chain? Only where the class and
+    events.Handle have exactly the slots (and so the __init__) that
+    _loop.new_threadsafe_handle mirrors: 3.14 and 3.15."""
+    return (ThreadSafeHandle is not None
+            and tuple(ThreadSafeHandle.__slots__) == ("_lock",)
+            and ThreadSafeHandle.__mro__[1] is events.Handle
+            and set(events.Handle.__slots__) == {
+                "_callback", "_args", "_cancelled", "_loop", "_source_traceback",
+                "_repr", "__weakref__", "_context"})
+
+
+THREADSAFE_HANDLE_BY_SLOTS = _threadsafe_handle_by_slots()
+#: What threading.RLock() returns where the C implementation exists (what the
+#: stdlib's ThreadSafeHandle.__init__ gets), or None.
+RLOCK_FACTORY = threading.RLock
+C_RLOCK = getattr(threading, "_CRLock", None)
 
 #: sock_recvfrom, sock_recvfrom_into and sock_sendto are loop methods from 3.11
 #: on; fastloop.Loop has its native versions only where the stdlib has them.

@@ -8,8 +8,18 @@ one costs no Python-level ``__init__`` or ``Context.run`` method call.
 """
 
 cimport cython
+from cpython.mem cimport PyMem_Free, PyMem_Realloc
+from cpython.ref cimport Py_DECREF, Py_INCREF, Py_REFCNT, PyObject
 
+from fastloop._owned cimport (
+    PyTypeObject, fl_own, fl_track_if_shared, fl_visit_owned, inquiry, visitproc,
+)
+
+import gc
 import sys
+
+cdef extern from "Python.h":
+    int PyObject_TypeCheck(PyObject* o, PyTypeObject* tp)
 
 from fastloop import _compat
 
@@ -26,7 +36,10 @@ cdef class Handle:
     def __init__(self, callback, args, loop, context=None):
         if context is None:
             context = PyContext_CopyCurrent()
-        self._context = context
+        if self.ctx is not None:
+            fl_track_if_shared(<PyObject*>self.ctx, 0)    # see _disown
+        self.ctx = context
+        self.owns_context = False
         self._loop = loop
         self._callback = callback
         self._args = args
@@ -55,7 +68,14 @@ cdef class Handle:
         return '<{}>'.format(' '.join(self._repr_info()))
 
     def get_context(self):
-        return self._context
+        if self.owns_context:
+            # Someone else holds it from now on: an ordinary GC object.
+            fl_track_if_shared(<PyObject*>self.ctx, 0)
+        return self.ctx
+
+    @property
+    def _context(self):
+        return self.get_context()
 
     def cancel(self):
         if not self._cancelled:
@@ -80,7 +100,7 @@ cdef class Handle:
         return 0
 
     cdef int _run_native(self) except -1:
-        cdef object context = self._context
+        cdef object context = self.ctx
         try:
             PyContext_Enter(context)
             try:
@@ -112,9 +132,140 @@ cdef Handle new_handle(object callback, object args, object loop, object context
     h._callback = callback
     h._args = args
     h._loop = loop
-    h._context = PyContext_CopyCurrent() if context is None else context
+    if context is None:
+        h.ctx = PyContext_CopyCurrent()
+        h.owns_context = True
+    else:
+        h.ctx = context
     if debug:
         # The first Python frame above the (frameless) native call_soon is the
         # caller's, which is where the stdlib's trimmed traceback ends too.
         h._source_traceback = _extract_stack(_getframe(0))
     return h
+
+
+# -- handles the loop alone owns (see _owned.h) ------------------------------
+#
+# The loop untracks each handle it creates for its queue or heap. Whoever
+# called call_soon() may keep the handle (``obj.h = loop.call_soon(obj.cb)``);
+# such a handle must be tracked again before the GC next looks, or a cycle
+# through it and an unclosed loop could never be collected. So every handle
+# owned since the last check sits in ``_unverified`` (one reference each), and
+# verify_owned(), run at the start of every loop iteration and before every
+# collection (gc.callbacks), tracks those referenced from anywhere but their
+# container and this list. That is O(1) per handle, and when the GC runs each
+# untracked handle in a container is referenced by that container alone.
+
+cdef PyObject** _unverified = NULL
+cdef Py_ssize_t _unverified_count = 0
+cdef Py_ssize_t _unverified_capacity = 0
+
+
+cdef int own_handle(Handle h) except -1:
+    global _unverified, _unverified_capacity, _unverified_count
+    cdef PyObject** grown
+    cdef Py_ssize_t cap
+    if _unverified_count == _unverified_capacity:
+        cap = _unverified_capacity * 2 if _unverified_capacity else 256
+        grown = <PyObject**>PyMem_Realloc(_unverified, cap * sizeof(PyObject*))
+        if grown == NULL:
+            raise MemoryError()
+        _unverified = grown
+        _unverified_capacity = cap
+    Py_INCREF(h)
+    _unverified[_unverified_count] = <PyObject*>h
+    _unverified_count += 1
+    h.owned = True
+    fl_own(<PyObject*>h)
+    if h.owns_context:
+        # The handle alone references it; its traverse (below) visits it
+        # through fl_visit_owned like a container visits the handle.
+        fl_own(<PyObject*>h.ctx)
+    return 0
+
+
+cdef inline void _disown(PyObject* h, Py_ssize_t holders) noexcept:
+    # An ordinary GC object again if more than ``holders`` reference it. Its
+    # context is tracked again in any case: CPython's context deallocator
+    # unlinks the object from the GC's lists without checking that it is
+    # tracked, so no context may go untracked once the loop lets go.
+    (<Handle>h).owned = False
+    if (<Handle>h).owns_context:
+        fl_track_if_shared(<PyObject*>(<Handle>h).ctx, 0)
+    fl_track_if_shared(h, holders)
+
+
+cdef void release_handle(PyObject* o) noexcept:
+    if PyObject_TypeCheck(o, <PyTypeObject*>Handle) and (<Handle>o).owned:
+        _disown(o, 1)
+
+
+cdef void verify_owned() noexcept:
+    global _unverified, _unverified_capacity, _unverified_count
+    cdef PyObject** items = _unverified
+    cdef Py_ssize_t i, n = _unverified_count, cap = _unverified_capacity
+    cdef PyObject* p
+    if n == 0:
+        return
+    # Detach the array first: a decref below can free a handle whose
+    # callback's finalizer schedules (and so owns) a new one.
+    _unverified = NULL
+    _unverified_count = _unverified_capacity = 0
+    for i in range(n):
+        p = items[i]
+        # Still owned, it sits in its container: that and this list hold one
+        # reference each; one more and the caller kept it.
+        if (<Handle>p).owned and Py_REFCNT(<object>p) > 2:
+            _disown(p, 0)
+        Py_DECREF(<object>p)
+    if _unverified == NULL:
+        _unverified = items
+        _unverified_capacity = cap
+    else:
+        PyMem_Free(items)
+
+
+def _verify_before_collection(phase, info):
+    if phase == 'start':
+        verify_owned()
+
+
+gc.callbacks.append(_verify_before_collection)
+
+
+# Handle's GC slots, by hand: the traverse visits a context the handle owns
+# through fl_visit_owned (untracked while the handle is loop-owned), and clear
+# makes sure it is tracked before it may be freed (see _disown).
+
+cdef inquiry _generated_clear = (<PyTypeObject*>Handle).tp_clear
+
+
+cdef inline int _visit(PyObject* o, visitproc visit, void* arg) noexcept:
+    return visit(o, arg) if o != NULL else 0
+
+
+cdef int _handle_traverse(PyObject* o, visitproc visit, void* arg) noexcept:
+    cdef int r
+    cdef PyObject* ctx = <PyObject*>(<Handle>o).ctx
+    r = _visit(<PyObject*>(<Handle>o)._callback, visit, arg)
+    if r == 0:
+        r = _visit(<PyObject*>(<Handle>o)._args, visit, arg)
+    if r == 0 and ctx != NULL:
+        r = fl_visit_owned(ctx, visit, arg)
+    if r == 0:
+        r = _visit(<PyObject*>(<Handle>o)._loop, visit, arg)
+    if r == 0:
+        r = _visit(<PyObject*>(<Handle>o)._source_traceback, visit, arg)
+    if r == 0:
+        r = _visit(<PyObject*>(<Handle>o)._repr, visit, arg)
+    return r
+
+
+cdef int _handle_clear(PyObject* o) noexcept:
+    if <PyObject*>(<Handle>o).ctx != NULL:
+        fl_track_if_shared(<PyObject*>(<Handle>o).ctx, 0)
+    return _generated_clear(o)
+
+
+(<PyTypeObject*>Handle).tp_traverse = _handle_traverse
+(<PyTypeObject*>Handle).tp_clear = _handle_clear

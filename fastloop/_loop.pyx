@@ -32,7 +32,14 @@ from cpython.ref cimport PyObject
 from libc.math cimport INFINITY, fabs, isnan, nextafter
 
 from fastloop._fdtable cimport FdTable
-from fastloop._handles cimport Handle, new_handle
+from fastloop._handles cimport (
+    Handle,
+    PyContext_CopyCurrent,
+    new_handle,
+    own_handle,
+    release_handle,
+    verify_owned,
+)
 from fastloop._metrics cimport (
     FL_METRICS,
     fl_coarse_monotonic,
@@ -70,6 +77,11 @@ cdef bint NAN_TIMEOUT_RAISES = _compat.NAN_TIMEOUT_RAISES
 cdef bint CLEANS_UP_FAILED_SETUP = _compat.RUN_FOREVER_CLEANS_UP_FAILED_SETUP
 cdef bint END_TIME_ADDS_ULP = _compat.END_TIME_ADDS_ULP
 cdef object _ThreadSafeHandle = _compat.ThreadSafeHandle
+cdef bint _THREADSAFE_BY_SLOTS = _compat.THREADSAFE_HANDLE_BY_SLOTS
+cdef object _RLOCK_FACTORY = _compat.RLOCK_FACTORY
+cdef object _C_RLOCK = _compat.C_RLOCK
+cdef object _threading = threading
+cdef object _object_new = object.__new__
 cdef object _monotonic = _time.monotonic
 cdef object _get_ident = threading.get_ident
 cdef object _get_asyncgen_hooks = sys.get_asyncgen_hooks
@@ -81,6 +93,35 @@ cdef object _deque = collections.deque
 # Looked up per call, as the stdlib's create_future() does, so a patched
 # asyncio.futures.Future is honoured.
 cdef object _futures_module = _compat.futures_module
+
+
+# Ready-queue handles are kept out of the cyclic GC (_owned.h) only once the
+# queue holds more than this many: below, a collection finds few of them
+# waiting, and owning one (untrack, verify, re-track) costs more than the
+# traversals it saves.
+cdef enum:
+    OWN_AFTER = 64
+
+
+cdef object new_threadsafe_handle(object callback, tuple args, object loop, object context):
+    """The stdlib's ThreadSafeHandle (3.14+) as its __init__ chain would leave
+    it outside debug mode, its slots filled here: the same class, fields and
+    lock, without two Python frames, a get_debug() call and threading.RLock's
+    frame per post (_compat.THREADSAFE_HANDLE_BY_SLOTS says where the slots
+    are the ones filled below)."""
+    cdef object h = _object_new(_ThreadSafeHandle)
+    h._context = PyContext_CopyCurrent() if context is None else context
+    h._loop = loop
+    h._callback = callback
+    h._args = args
+    h._cancelled = False
+    h._repr = None
+    h._source_traceback = None
+    # threading.RLock() is looked up per call, as __init__ does, so a patched
+    # one is honoured; unpatched, it returns the C lock made here directly.
+    factory = _threading.RLock
+    h._lock = _C_RLOCK() if factory is _RLOCK_FACTORY and _C_RLOCK is not None else factory()
+    return h
 
 
 # The phases of one iteration (LoopCore.run_once), in order.
@@ -205,6 +246,8 @@ cdef class LoopCore(FdTable):
             self._check_callback(callback, 'call_soon')
         handle = new_handle(callback, args, self, context, self.debug)
         self.ready.push(handle)
+        if self.ready.count > OWN_AFTER:
+            own_handle(handle)      # see _owned.h
         return handle
 
     def _call_soon(self, callback, args, context):
@@ -212,6 +255,8 @@ cdef class LoopCore(FdTable):
         # entry for why it stays.
         handle = new_handle(callback, tuple(args), self, context, self.debug)
         self.ready.push(handle)
+        if self.ready.count > OWN_AFTER:
+            own_handle(handle)
         return handle
 
     def call_soon_threadsafe(self, callback, *args, context=None):
@@ -221,6 +266,8 @@ cdef class LoopCore(FdTable):
             self._check_callback(callback, 'call_soon_threadsafe')
         if _ThreadSafeHandle is None:
             handle = new_handle(callback, args, self, context, self.debug)
+        elif _THREADSAFE_BY_SLOTS and not self.debug:
+            handle = new_threadsafe_handle(callback, args, self, context)
         else:
             # 3.14+: the stdlib's own class, whose cancel() and cancelled()
             # from another thread wait for a running callback (a lock held
@@ -229,8 +276,12 @@ cdef class LoopCore(FdTable):
             if handle._source_traceback:
                 # Drop _ThreadSafeHandle.__init__'s frame: the traceback then
                 # ends at the caller, as the stdlib's does.
-                del handle._source_traceback[-1]
+                # (An explicit index: the module compiles with wraparound off.)
+                tb = handle._source_traceback
+                del tb[len(tb) - 1]
         self.ready.push(handle)
+        if _ThreadSafeHandle is None and self.ready.count > OWN_AFTER:
+            own_handle(handle)      # see _owned.h (the stdlib's class stays tracked)
         self.wakeup()
         return handle
 
@@ -276,6 +327,9 @@ cdef class LoopCore(FdTable):
 
     cdef object schedule_at(self, double when, object callback, tuple args, object context):
         cdef TimerHandle timer = new_timer(when, callback, args, self, context, self.debug)
+        # Timers stay ordinary GC objects: owning them cost more on schedule
+        # than the traversals it saved (docs/design.md, "Handles and the
+        # cyclic GC").
         self.timers.push(timer)
         return timer
 
@@ -356,6 +410,7 @@ cdef class LoopCore(FdTable):
         # The phases of the stdlib's _run_once, in its order (module docstring).
         cdef double timeout
         metrics_iteration(&self.counters)
+        verify_owned()      # handles scheduled since the last iteration (_owned.h)
         drop_cancelled(self.timers)
         timeout = poll_timeout(self)
         poll_and_dispatch(self, timeout)
@@ -410,12 +465,16 @@ cdef class LoopCore(FdTable):
                 raise IndexError('pop from an empty deque')
             handle = ready.pop()
             if isinstance(handle, Handle):
+                # Out of the loop's hands: an ordinary GC object again if it
+                # lives on (see _owned.h).
                 if (<Handle>handle)._cancelled:
+                    release_handle(<PyObject*>handle)
                     continue
                 if self.debug:
                     self.run_debug(handle)
                 else:
                     (<Handle>handle)._run_native()
+                release_handle(<PyObject*>handle)
             else:
                 if handle._cancelled:
                     continue

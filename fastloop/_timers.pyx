@@ -101,7 +101,7 @@ cdef TimerHandle new_timer(double when, object callback, object args, object loo
     h._callback = callback
     h._args = args
     h._loop = loop
-    h._context = PyContext_CopyCurrent() if context is None else context
+    h.ctx = PyContext_CopyCurrent() if context is None else context
     h.deadline = when
     if debug:
         h._source_traceback = _extract_stack(_getframe(0))

@@ -15,6 +15,7 @@ is always 0 and only the per-type counts are checked.
 
 import asyncio
 import gc
+import random
 import socket
 import sys
 
@@ -203,8 +204,46 @@ def op_sock_recv_sendall(loop, n, keep):
         b.close()
 
 
+N_SCALE = 100_000     # handles alive at once in the large-scale operations
+
+
+def op_call_soon_batches(loop, n, keep):
+    # 10,000 queued at once: the queue grows, and the GC collects while the
+    # loop alone owns them (fastloop/_owned.h).
+    for start in range(0, n, 10_000):
+        for i in range(start, min(start + 10_000, n)):
+            h = loop.call_soon(_noop, i)
+            if keep is not None:
+                keep.append(h)
+        _spin(loop)
+
+
+def op_live_timers(loop, n, keep):
+    # n live timers at random deadlines, n // 4 more already due, then the
+    # live ones cancelled in random order (the heap compacts on the way).
+    rng = random.Random(n)
+    now = loop.time()
+    live = [loop.call_at(now + 3600 + rng.random() * 3600, _noop, i) for i in range(n)]
+    for i in range(n // 4):
+        due = loop.call_at(now - rng.random(), _noop, i)
+        if keep is not None:
+            keep.append(due)
+    _spin(loop)
+    rng.shuffle(live)
+    for i, h in enumerate(live):
+        h.cancel()
+        if i % 10_000 == 9_999:
+            _spin(loop)
+    if keep is not None:
+        keep.extend(live)
+    del live, h
+    _spin(loop)
+
+
 OPS = {
     "call_soon": (op_call_soon, N),
+    "call_soon_batches": (op_call_soon_batches, N_SCALE),
+    "live_timers": (op_live_timers, N_SCALE),
     "call_later_cancel": (op_call_later_cancel, N),
     "add_remove_reader": (op_add_remove_reader, N),
     "call_soon_threadsafe": (op_call_soon_threadsafe, N),
@@ -215,6 +254,8 @@ OPS = {
 # What a deliberate leak in each operation must be reported as.
 LEAKED_TYPE = {
     "call_soon": "fastloop.Handle",
+    "call_soon_batches": "fastloop.Handle",
+    "live_timers": "fastloop.TimerHandle",
     "call_later_cancel": "fastloop.TimerHandle",
     "add_remove_reader": "fastloop.Handle",
     # 3.14+: the stdlib's own thread-safe handle class (see call_soon_threadsafe).

@@ -30,6 +30,40 @@ def test_call_soon_threadsafe_handle_class():
     same_on_both_loops(scenario)
 
 
+def test_call_soon_threadsafe_handle_fields():
+    # fastloop fills the 3.14+ handle's slots itself (no __init__ chain): every
+    # slot, the lock's type, repr and context must be what the stdlib's loop
+    # leaves, with an explicit context and without one.
+    import contextvars
+
+    ctx = contextvars.copy_context()
+
+    def scenario(loop):
+        def cb(*args):
+            pass
+
+        out = []
+        for context in (None, ctx):
+            h = loop.call_soon_threadsafe(cb, 1, "two", context=context)
+            slots = {name: getattr(h, name, "<unset>") for name in (
+                "_callback", "_args", "_cancelled", "_loop", "_source_traceback",
+                "_repr", "_context", "_lock")}
+            out.append((
+                type(h).__name__,
+                slots.pop("_context") is ctx,
+                type(slots.pop("_lock")).__name__,
+                slots.pop("_loop") is loop,
+                slots.pop("_callback") is cb,
+                sorted(slots.items(), key=str),
+                repr(h).replace(hex(id(cb)), "CB"),
+            ))
+            h.cancel()
+            out.append((h.cancelled(), h._callback, h._args))
+        return out
+
+    same_on_both_loops(scenario)
+
+
 def test_threadsafe_cancel_waits_for_the_running_callback():
     # What the lock of 3.14's thread-safe handle promises (and, before 3.14,
     # what the plain handle does not): the order in which another thread's
