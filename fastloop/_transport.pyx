@@ -11,8 +11,10 @@ writes them as before, through the properties; the read and write paths
 below use the fields directly, without a Python attribute lookup.
 
 The reader the stdlib registers is ``self._read_ready``, which here is the
-core's ``on_readable``: a readiness event goes from the loop's handle
-straight to recv(2) and to the protocol, with no Python frame on the way.
+core itself (a ``ReaderCore``, callable, named as the stdlib's reader in
+handle reprs and "Exception in callback" messages): a readiness event goes
+from the loop's handle straight to recv(2) and to the protocol, with no
+Python frame on the way.
 ``write()`` sends at once with send(2) when nothing is queued.
 """
 
@@ -20,7 +22,7 @@ cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from libc.errno cimport errno
 
-from fastloop._corebase cimport os_error, would_block
+from fastloop._corebase cimport ReaderCore, os_error, would_block
 from fastloop._readbytes cimport read_bytes, recv
 
 
@@ -52,13 +54,13 @@ cdef bint ADDS_WRITER = _compat.TRANSPORT_ADDS_WRITER
 cdef object _write_type_error = _compat.write_type_error
 cdef object LOG_THRESHOLD = _compat.LOG_THRESHOLD_FOR_CONNLOST_WRITES
 cdef object _logger = _compat.transport_logger
+cdef str _stdlib_reader_name = _compat.SelectorSocketTransport._read_ready.__qualname__
 
 
 @cython.final
 @cython.auto_pickle(False)
-cdef class TransportCore:
+cdef class TransportCore(ReaderCore):
     """The per-message state of one SocketTransport, as C fields."""
-    cdef object transport       # owner; the registered reader keeps it alive, as the stdlib's does
     # What SocketTransport's properties of the same names (with a leading
     # underscore; _sock_fd for fd) read and assign.
     cdef public object protocol
@@ -76,18 +78,14 @@ cdef class TransportCore:
         self.fd = -1
         self.buffer_size = 0
         self.read_mode = READ_OTHER
+        self.reader_name = _stdlib_reader_name
 
-    def detach(self):
-        """Drop the back-reference to the transport once its connection is
-        lost: the stdlib's transport leaves no reference cycle behind then
-        (3.14 tests free it with the cyclic GC disabled), so neither may the
-        core. Nothing reaches the transport through the core afterwards:
-        every path checks conn_lost, which is set before the connection is
-        reported lost."""
-        self.transport = None
+    # detach() (ReaderCore's) drops the transport once the connection is
+    # lost; nothing reaches it through the core afterwards: every path checks
+    # conn_lost, which is set before the connection is reported lost.
 
-    def on_readable(self):
-        """The transport's reader callback (what ``transport._read_ready`` is)."""
+    cdef object on_readable(self):
+        # The transport's reader callback (what ``transport._read_ready`` is).
         if self.read_mode == READ_DATA:
             self.read_data()
         elif self.read_mode == READ_GET_BUFFER:
