@@ -27,6 +27,11 @@ NPAIRS = 2
 # FASTLOOP_ORDERING_EXAMPLES raises the example count for a long run, e.g.
 # FASTLOOP_ORDERING_EXAMPLES=100000 .venv/bin/python -m pytest --timeout=0 -s
 #   tests/test_ordering.py -k "random_programs or compared"
+# Shards: one such process per --hypothesis-seed=N, each with its own
+# FASTLOOP_PROGRESS_DIR (counts, mismatching programs) and FASTLOOP_KEEP_GOING=1
+# (record a mismatch and search on; conftest.keep_going). An example takes at
+# least two programs of END each in real time; a loaded machine stalls runs
+# (rejected, counted), so a shard needs a core of its own to compare much.
 MAX_EXAMPLES = int(os.environ.get("FASTLOOP_ORDERING_EXAMPLES", "30"))
 
 # How many generated programs ran, and how many were compared rather than
