@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 GATE = 0.025  # the gate timer; all immediate work has quiesced long before
 FUTURE = 0.035  # future timers: FUTURE + k ms
 END = 0.070  # the final timer: stops the loop for good
-QUIET = 0.005  # a run is trusted only if the loop was idle this long before gate/end
+QUIET = 0.005  # a run is trusted only if nothing was recorded this long before gate/end
 NPAIRS = 2
 # FASTLOOP_ORDERING_EXAMPLES raises the example count for a long run, e.g.
 # FASTLOOP_ORDERING_EXAMPLES=100000 .venv/bin/python -m pytest --timeout=0 -s
@@ -181,9 +181,15 @@ class Program:
             loop.stop()
             self.record("stop")
 
-    def check_quiet(self, deadline):
+    def check_quiet(self):
+        # How late the gate or end timer itself runs does not matter: a stall
+        # before it (the machine busy elsewhere) changes no order the trace
+        # shows once the work before it has quiesced. What would, is caught
+        # here: work recorded just before (not quiesced), or work still queued
+        # (below). Rejecting late timers as well rejected most examples on a
+        # loaded 2-core box (about half of all checks were late, and quiet).
         now = self.loop.time()
-        if now - self.last_activity < QUIET or now - deadline > QUIET:
+        if now - self.last_activity < QUIET:
             self.suspect = True
         # A stall as long as the gate's delay makes the immediate work and the
         # gate due in the same iteration; then work is still queued (ready, or
@@ -198,14 +204,14 @@ class Program:
             self.suspect = True
 
     def gate(self):
-        self.check_quiet(self.base + GATE)
+        self.check_quiet()
         self.record("gate")
         deadline = self.base + FUTURE + 0.001 * (self.future_k + 2)
         while self.loop.time() < deadline:
             time.sleep(0.001)
 
     def finish(self):
-        self.check_quiet(self.base + END)
+        self.check_quiet()
         self.record("end")
         self.done = True
         self.loop.stop()
