@@ -151,7 +151,7 @@ REGISTRY = (
              _sig("self", "loop", "sock", "protocol", "waiter=None", "extra=None", "server=None",
                   "context=None"))),
     Private(_TRANSPORT, "write", "overridden: native send-first write", (_sig("self", "data"),)),
-    Private(_TRANSPORT, "_read_ready", "overridden: the core's on_readable", (_sig("self"),)),
+    Private(_TRANSPORT, "_read_ready", "overridden: the native core (callable)", (_sig("self"),)),
     Private(_TRANSPORT, "_read_ready__data_received", "overridden: native recv",
             (_sig("self"),)),
     Private(_TRANSPORT, "_read_ready__get_buffer", "overridden: native recv_into",

@@ -11,8 +11,10 @@ writes them as before, through the properties; the read and write paths
 below use the fields directly, without a Python attribute lookup.
 
 The reader the stdlib registers is ``self._read_ready``, which here is the
-core's ``on_readable``: a readiness event goes from the loop's handle
-straight to recv(2) and to the protocol, with no Python frame on the way.
+core itself (a ``ReaderCore``, callable, named as the stdlib's reader in
+handle reprs and "Exception in callback" messages): a readiness event goes
+from the loop's handle straight to recv(2) and to the protocol, with no
+Python frame on the way.
 ``write()`` sends at once with send(2) when nothing is queued.
 """
 

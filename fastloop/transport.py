@@ -53,8 +53,8 @@ class SocketTransport(ReleasesCore, _compat.SelectorSocketTransport):
         _buffer_size = core_field("buffer_size")
     # Setting it also picks the core's native read path.
     _read_ready_cb = property(operator.attrgetter("_core.read_cb"), _transport._set_read_ready_cb)
-    # The reader callback the stdlib registers: the core's native method.
-    # The reader the stdlib registers: the native core (callable).
+    # The reader the stdlib registers: the native core (callable, named as
+    # the stdlib's _read_ready).
     _read_ready = property(operator.attrgetter("_core"))
     _read_ready__data_received = _transport._read_ready__data_received
     _read_ready__get_buffer = _transport._read_ready__get_buffer

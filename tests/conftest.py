@@ -75,6 +75,16 @@ def report_progress(name, stats, every=50):
         os.replace(tmp, os.path.join(where, name + ".json"))
 
 
+def keep_going():
+    """For long differential runs (FASTLOOP_KEEP_GOING=1 with
+    $FASTLOOP_PROGRESS_DIR): a mismatch is recorded (report_mismatch) and
+    counted, and the run goes on to search for more, instead of stopping at
+    the first one to shrink it; the run's "enough compared" test then fails
+    if any was counted."""
+    return bool(os.environ.get("FASTLOOP_PROGRESS_DIR")) and os.environ.get(
+        "FASTLOOP_KEEP_GOING") == "1"
+
+
 def report_mismatch(name, example, message):
     """For long differential runs: append a mismatching example (its repr)
     to $FASTLOOP_PROGRESS_DIR/<name>-mismatches.txt, so that one hypothesis

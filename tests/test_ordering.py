@@ -14,7 +14,7 @@ import threading
 import time
 
 import pytest
-from conftest import LOOPS, report_progress
+from conftest import LOOPS, keep_going, report_mismatch, report_progress
 from conftest import same_on_both_loops as run_both
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -22,16 +22,21 @@ from hypothesis import strategies as st
 GATE = 0.025  # the gate timer; all immediate work has quiesced long before
 FUTURE = 0.035  # future timers: FUTURE + k ms
 END = 0.070  # the final timer: stops the loop for good
-QUIET = 0.005  # a run is trusted only if the loop was idle this long before gate/end
+QUIET = 0.005  # a run is trusted only if nothing was recorded this long before gate/end
 NPAIRS = 2
 # FASTLOOP_ORDERING_EXAMPLES raises the example count for a long run, e.g.
 # FASTLOOP_ORDERING_EXAMPLES=100000 .venv/bin/python -m pytest --timeout=0 -s
 #   tests/test_ordering.py -k "random_programs or compared"
+# Shards: one such process per --hypothesis-seed=N, each with its own
+# FASTLOOP_PROGRESS_DIR (counts, mismatching programs) and FASTLOOP_KEEP_GOING=1
+# (record a mismatch and search on; conftest.keep_going). An example takes at
+# least two programs of END each in real time; a loaded machine stalls runs
+# (rejected, counted), so a shard needs a core of its own to compare much.
 MAX_EXAMPLES = int(os.environ.get("FASTLOOP_ORDERING_EXAMPLES", "30"))
 
 # How many generated programs ran, and how many were compared rather than
 # rejected because every attempt stalled (read by test_enough_programs_compared).
-STATS = {"examples": 0, "compared": 0, "rejected_stalled": 0}
+STATS = {"examples": 0, "compared": 0, "rejected_stalled": 0, "mismatches": 0}
 
 IMMEDIATE_KINDS = ["soon", "later0", "later_neg", "later_big_neg", "later_tiny", "at_past",
                    "threadsafe", "threadsafe_thread"]
@@ -176,9 +181,15 @@ class Program:
             loop.stop()
             self.record("stop")
 
-    def check_quiet(self, deadline):
+    def check_quiet(self):
+        # How late the gate or end timer itself runs does not matter: a stall
+        # before it (the machine busy elsewhere) changes no order the trace
+        # shows once the work before it has quiesced. What would, is caught
+        # here: work recorded just before (not quiesced), or work still queued
+        # (below). Rejecting late timers as well rejected most examples on a
+        # loaded 2-core box (about half of all checks were late, and quiet).
         now = self.loop.time()
-        if now - self.last_activity < QUIET or now - deadline > QUIET:
+        if now - self.last_activity < QUIET:
             self.suspect = True
         # A stall as long as the gate's delay makes the immediate work and the
         # gate due in the same iteration; then work is still queued (ready, or
@@ -193,14 +204,14 @@ class Program:
             self.suspect = True
 
     def gate(self):
-        self.check_quiet(self.base + GATE)
+        self.check_quiet()
         self.record("gate")
         deadline = self.base + FUTURE + 0.001 * (self.future_k + 2)
         while self.loop.time() < deadline:
             time.sleep(0.001)
 
     def finish(self):
-        self.check_quiet(self.base + END)
+        self.check_quiet()
         self.record("end")
         self.done = True
         self.loop.stop()
@@ -242,13 +253,22 @@ def compare_programs(ops, ticker, attempts=10, reject_if_stalled=False):
     """
     for _ in range(attempts):
         expected, stalled_std = run_program("asyncio", ops, ticker)
+        if stalled_std:
+            continue    # this attempt is discarded whatever fastloop does
         got, stalled_fast = run_program("fastloop", ops, ticker)
-        if not (stalled_std or stalled_fast):
+        if not stalled_fast:
             break
     else:
         if reject_if_stalled:
             STATS["rejected_stalled"] += 1
             assume(False)
+        got, _ = run_program("fastloop", ops, ticker)
+    if got != expected:
+        report_mismatch("ordering", (ops, ticker), f"traces differ: stdlib={expected!r} "
+                                                    f"fastloop={got!r}")
+        if reject_if_stalled and keep_going():
+            STATS["mismatches"] += 1
+            return None
     assert got == expected
     return got
 
@@ -260,8 +280,8 @@ def compare_programs(ops, ticker, attempts=10, reject_if_stalled=False):
 def test_random_programs_same_trace(ops, ticker):
     STATS["examples"] += 1
     report_progress("ordering", STATS)
-    compare_programs(ops, ticker, reject_if_stalled=True)
-    STATS["compared"] += 1
+    if compare_programs(ops, ticker, reject_if_stalled=True) is not None:
+        STATS["compared"] += 1
 
 
 def test_enough_programs_compared():
@@ -272,6 +292,7 @@ def test_enough_programs_compared():
     if STATS["examples"] == 0:
         pytest.skip("the random-program property did not run in this session")
     print(f"\nordering differential: {STATS}")
+    assert STATS["mismatches"] == 0, STATS
     assert STATS["compared"] * 2 >= STATS["examples"], STATS
 
 

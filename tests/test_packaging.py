@@ -76,7 +76,14 @@ def test_cibuildwheel_skips_free_threaded_builds(tmp_path):
     assert "cp314t-manylinux_x86_64" in without_skip
 
 
+# setup.py cythonizes every module when it is imported, and a fresh copy
+# has no generated C: a minute alone, several under a parallel load on a
+# 2-core box (it hit the suite's 120 s there). A hang guard, not a timing.
+SDIST_TIMEOUT = 900
+
+
 @needs_source_tree
+@pytest.mark.timeout(SDIST_TIMEOUT + 60)
 def test_sdist_ships_sources_not_generated_c(tmp_path):
     # Build from a copy holding only what a fresh clone has, so neither the
     # checkout's in-place build products nor its egg-info are involved.
@@ -90,7 +97,7 @@ def test_sdist_ships_sources_not_generated_c(tmp_path):
             shutil.copy2(ROOT / name, src / name)
     out = subprocess.run(
         [sys.executable, "setup.py", "-q", "sdist", "--dist-dir", str(tmp_path / "dist")],
-        cwd=src, capture_output=True, text=True, timeout=120,
+        cwd=src, capture_output=True, text=True, timeout=SDIST_TIMEOUT,
     )
     assert out.returncode == 0, out.stderr
     (sdist,) = (tmp_path / "dist").glob("fastloop-*.tar.gz")

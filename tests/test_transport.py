@@ -185,6 +185,108 @@ def test_peer_reset_while_writing_matches():
         assert errors == [], (name, errors)
 
 
+async def until_reset(sock):
+    # Until the kernel has taken the peer's RST (TCP_CLOSE): on loopback it
+    # arrives during the peer's close(), but the test does not rely on that.
+    for _ in range(1000):
+        if sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] == TCP_CLOSE:
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError("the peer's RST never arrived")
+
+
+TCP_CLOSE = 7  # tcp_states.h; what TCP_INFO's first byte says after a reset
+
+
+@pytest.mark.skipif(not hasattr(socket, "TCP_INFO"), reason="TCP_INFO tells when the RST arrived")
+@pytest.mark.parametrize("reset_read", [False, True])
+def test_write_eof_after_peer_reset_matches(reset_read):
+    # The long chaos run's case (server write_eof() after the client closed
+    # with data in flight): write_eof() is the stdlib's own method on both
+    # loops. If the reader has not met the reset yet (reading paused), the
+    # shutdown(2) in it raises (ENOTCONN); once the reader met it, the
+    # transport is closed and write_eof() does nothing. Both loops must agree
+    # on each, and on what the connection reports afterwards.
+    async def main(loop):
+        proto = Recorder()
+        server, client = await start_pair(loop, proto)
+        if not reset_read:
+            proto.transport.pause_reading()
+        raw = client.transport.get_extra_info("socket")
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        client.transport.abort()   # RST
+        await client.lost
+        await until_reset(proto.transport.get_extra_info("socket"))
+        if reset_read:
+            await proto.lost
+        try:
+            proto.transport.write_eof()
+            outcome = "returned"
+        except OSError as exc:
+            outcome = (type(exc).__name__, exc.errno)
+        state = (proto.transport.is_closing(), proto.transport._eof)
+        if not reset_read:
+            proto.transport.resume_reading()
+            await proto.lost
+        server.close()
+        return outcome, state, proto.events
+
+    results = {name: run_on(name, main) for name in LOOPS}
+    assert results["fastloop"] == results["asyncio"]
+    (outcome, state, events), errors = results["asyncio"]
+    assert errors == []
+    if reset_read:
+        assert outcome == "returned" and state == (True, False)
+    else:
+        assert outcome[0] == "OSError" and state == (False, True)
+    assert events == ["made", "lost:ConnectionResetError"]
+
+
+class Falsy:
+    def __bool__(self):
+        raise ValueError("no truth value")
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_reader_is_named_as_the_stdlibs_in_handles_and_messages(debug):
+    # The registered reader is the native core; handles name it by its
+    # __qualname__, which must be the stdlib's reader's. An eof_received()
+    # result whose truth value raises escapes the reader (the stdlib's own
+    # _read_ready__on_eof tests it outside its try), so the loop reports
+    # "Exception in callback <reader>()".
+    class BadEof(Recorder):
+        def eof_received(self):
+            # Once; end of file stays readable, and the next call closes.
+            self.events.append("eof")
+            return Falsy() if self.events.count("eof") == 1 else False
+
+    async def main(loop):
+        loop.set_debug(debug)
+        proto = BadEof()
+        server, client = await start_pair(loop, proto)
+        handle = loop._selector.get_key(proto.transport._sock_fd).data[0]
+        text = repr(handle), handle._callback.__qualname__
+        client.transport.write_eof()
+        await proto.lost
+        client.transport.close()
+        server.close()
+        loop.set_debug(False)
+        return text, proto.events
+
+    results = {name: run_on(name, main) for name in LOOPS}
+    messages = {name: [(e["message"], type(e.get("exception")).__name__) for e in errors]
+                for name, (_, errors) in results.items()}
+    stdlib_reader = asyncio.selector_events._SelectorSocketTransport._read_ready.__qualname__
+    assert messages["asyncio"] == [(f"Exception in callback {stdlib_reader}()", "ValueError")]
+    assert messages["fastloop"] == messages["asyncio"]
+    ((repr_std, name_std), events_std), _ = results["asyncio"]
+    ((repr_fast, name_fast), events_fast), _ = results["fastloop"]
+    assert events_fast == events_std == ["made", "eof", "eof", "lost:NoneType"]
+    assert name_fast == name_std == stdlib_reader
+    if not debug:   # a debug handle's repr says where it was created: a different line
+        assert repr_fast == repr_std
+
+
 class BufferedRecorder(asyncio.BufferedProtocol):
     def __init__(self, buffer_size):
         self.buffer = bytearray(buffer_size)

@@ -14,8 +14,11 @@ asyncio.SelectorEventLoop; the outcome compared is:
 * what every operation raised (or not), and the exception-handler messages.
 
 A sequence is only a valid example if the stdlib loop gives the same outcome
-on two runs; the others are rejected with ``assume`` and counted (and the
-count may not become most of the examples). Besides the comparison, every
+on two runs, and if on both every "idle" reached idle and every byte in
+flight was delivered in the wind-down (a run that is still busy when the
+next operation comes is a race whose outcome depends on the loop's speed:
+fastloop, faster, gets further); the others are rejected with ``assume`` and
+counted (and the count may not become most of the examples). Besides the comparison, every
 outcome is checked against an absolute oracle: what a side received is a
 prefix of what the peer wrote, and all of it when no side closed early.
 
@@ -30,7 +33,7 @@ import random
 import socket
 
 import pytest
-from conftest import LOOPS, report_mismatch, report_progress
+from conftest import LOOPS, keep_going, report_mismatch, report_progress
 from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import strategies as st
 
@@ -40,8 +43,10 @@ RUN_TIMEOUT = 20.0
 FINAL_TIMEOUT = 5.0
 DELIVERY_TIMEOUT = 3.0
 
-# How many examples ran, and how many the stdlib disagreed with itself on.
-STATS = {"examples": 0, "stdlib_nondeterministic": 0, "rechecked": 0}
+# How many examples ran, how many were compared, how many were rejected
+# because the stdlib disagreed with itself or did not settle.
+STATS = {"examples": 0, "compared": 0, "stdlib_nondeterministic": 0, "stdlib_unsettled": 0,
+         "rechecked": 0, "mismatches": 0}
 
 
 class Recorder(asyncio.Protocol):
@@ -138,7 +143,8 @@ def payload(n, s):
 
 
 async def until_idle(protos, polls=400):
-    """Run the loop until nothing observable changes for a few polls."""
+    """Run the loop until nothing observable changes for a few polls; False
+    if it was still busy after ``polls`` polls."""
     def snapshot():
         return tuple(
             (len(p.data), len(p.events),
@@ -153,8 +159,9 @@ async def until_idle(protos, polls=400):
         now = snapshot()
         stable = stable + 1 if now == last else 0
         if stable >= 4:
-            return
+            return True
         last = now
+    return False
 
 
 async def play(loop, sc):
@@ -165,6 +172,7 @@ async def play(loop, sc):
     results = []
     written = {s: bytearray() for s in SIDES}
     closed = set()
+    settled = True
     server = await loop.create_server(lambda: protos["server"], "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     await loop.create_connection(lambda: protos["client"], "127.0.0.1", port)
@@ -209,7 +217,7 @@ async def play(loop, sc):
                 for _ in range(o[1]):
                     await asyncio.sleep(0)
             elif kind == "idle":
-                await until_idle(protos)
+                settled &= await until_idle(protos)
             results.append(kind)
         except Exception as exc:  # what the operation raised is part of the outcome
             results.append(f"{kind}:{type(exc).__name__}")
@@ -234,6 +242,7 @@ async def play(loop, sc):
     while loop.time() < deadline and (expecting("client", "server")
                                       or expecting("server", "client")):
         await asyncio.sleep(0.002)
+    settled &= not (expecting("client", "server") or expecting("server", "client"))
     for s in SIDES:
         protos[s].transport.close()
     try:
@@ -250,6 +259,7 @@ async def play(loop, sc):
         "results": results,
         "written": {s: bytes(written[s]) for s in SIDES},
         "closed": closed,
+        "settled": settled,
     }
 
 
@@ -260,6 +270,12 @@ def run_on(loop_name, sc):
         (ctx.get("message"), type(ctx.get("exception")).__name__)))
     try:
         out = loop.run_until_complete(asyncio.wait_for(play(loop, sc), RUN_TIMEOUT))
+    except asyncio.TimeoutError:
+        # The whole sequence took longer than RUN_TIMEOUT (a starved machine,
+        # or a hang): no outcome to compare, and not settled. For the stdlib
+        # that rejects the example; for fastloop it is a difference.
+        out = {"data": {}, "events": {}, "results": ["run:timeout"], "written": {},
+               "closed": set(), "settled": False}
     finally:
         loop.close()
     out["errors"] = sorted(errors)
@@ -273,6 +289,8 @@ def key(out):
 
 def check_oracle(out):
     """Loop-independent invariants of one run."""
+    if out["results"] == ["run:timeout"]:
+        return      # nothing was recorded (run_on); a difference from a run that finished
     for s, peer in (("client", "server"), ("server", "client")):
         got, sent = out["data"][s], out["written"][peer]
         assert sent.startswith(got), f"{s} received bytes its peer never wrote"
@@ -291,7 +309,11 @@ def differential(sc):
     STATS["examples"] += 1
     report_progress("transport_chaos", STATS)
     a = run_on("asyncio", sc)
-    b = run_on("asyncio", sc)
+    b = run_on("asyncio", sc) if a["settled"] else a
+    if not (a["settled"] and b["settled"]):
+        STATS["stdlib_unsettled"] += 1
+        note("the stdlib's run did not settle: its outcome depends on the loop's speed")
+        assume(False)
     if key(a) != key(b):
         STATS["stdlib_nondeterministic"] += 1
         note(f"stdlib disagrees with itself: {key(a)!r:.500} vs {key(b)!r:.500}")
@@ -304,13 +326,20 @@ def differential(sc):
         # happened not to show does not pass for a fastloop bug.
         STATS["rechecked"] += 1
         c = run_on("asyncio", sc)
+        if not c["settled"]:
+            STATS["stdlib_unsettled"] += 1
+            assume(False)
         if key(c) != key(a):
             STATS["stdlib_nondeterministic"] += 1
             assume(False)
         f = run_on("fastloop", sc)
         if key(f) != key(a):
             report_mismatch("transport_chaos", sc, describe(a, f))
+            if keep_going():
+                STATS["mismatches"] += 1
+                return
     assert key(f) == key(a), describe(a, f)
+    STATS["compared"] += 1
 
 
 def describe(a, f):
@@ -319,9 +348,9 @@ def describe(a, f):
         if a[name] != f[name]:
             lines.append(f"  {name}: stdlib={a[name]!r} fastloop={f[name]!r}")
     for s in SIDES:
-        if a["data"][s] != f["data"][s]:
-            lines.append(f"  {s} data: stdlib {len(a['data'][s])} B, "
-                         f"fastloop {len(f['data'][s])} B")
+        got_a, got_f = a["data"].get(s, b""), f["data"].get(s, b"")
+        if got_a != got_f:
+            lines.append(f"  {s} data: stdlib {len(got_a)} B, fastloop {len(got_f)} B")
     return "\n".join(lines)
 
 
@@ -334,12 +363,13 @@ def test_transport_chaos_matches_stdlib(sc):
 
 def test_stdlib_is_deterministic_enough():
     # Runs after the property (file order): if most generated sequences were
-    # rejected because the stdlib disagreed with itself, the comparison above
-    # checked next to nothing.
+    # rejected because the stdlib disagreed with itself or did not settle,
+    # the comparison above checked next to nothing.
     if STATS["examples"] == 0:
         pytest.skip("the chaos property did not run in this session")
     print(f"\ntransport chaos: {STATS}")
-    assert STATS["stdlib_nondeterministic"] * 2 <= STATS["examples"], STATS
+    assert STATS["mismatches"] == 0, STATS
+    assert STATS["compared"] * 2 >= STATS["examples"], STATS
 
 
 # Fixed sequences: the oracle and the comparison on cases known to matter,
@@ -380,11 +410,24 @@ FIXED = {
 }
 
 
+def settled_pair(sc, attempts=5):
+    """The stdlib's and fastloop's outcome of ``sc``, from the first attempt
+    on which both runs settled: on a loaded machine a transfer through small
+    windows can stall (zero-window probes back off for seconds) past the
+    harness's bounds, and what the peer saw then depends on when the stall
+    ended, not on the loop (a 3.14 suite run once saw the server's EOF on
+    fastloop only, the stdlib's run having closed before it arrived)."""
+    for _ in range(attempts):
+        a = run_on("asyncio", sc)
+        f = run_on("fastloop", sc)
+        if a["settled"] and f["settled"]:
+            break
+    return a, f
+
+
 @pytest.mark.parametrize("name", sorted(FIXED))
 def test_fixed_sequence_matches_stdlib(name):
-    sc = FIXED[name]
-    a = run_on("asyncio", sc)
-    f = run_on("fastloop", sc)
+    a, f = settled_pair(FIXED[name])
     check_oracle(a)
     check_oracle(f)
     assert key(f) == key(a), describe(a, f)
