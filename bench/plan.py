@@ -44,8 +44,9 @@ def micro_plan(args: str) -> dict:
     import micro
 
     argv = shlex.split(args)
-    rounds = _option(argv, "--rounds", 5)
-    runs = len(micro.BENCHMARKS) * MICRO_LOOPS * rounds
+    profile = "quick" if "quick" in argv or "--profile=quick" in argv else "full"
+    rounds = _option(argv, "--rounds", 5 if profile == "full" else 1)
+    runs = len(micro.plan(list(micro.SCALES), profile)) * MICRO_LOOPS * rounds
     return {"runs": runs, "estimated_s": round(runs * MICRO_RUN_S)}
 
 
