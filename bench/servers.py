@@ -304,7 +304,17 @@ def run_server(loop: asyncio.AbstractEventLoop, args: argparse.Namespace, serve)
         listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         listener.bind((args.host, args.port))
     else:
-        listener = socket.create_server((args.host, args.port))
+        # proto=IPPROTO_TCP, as the sockets loop.create_server(host, port)
+        # binds (from getaddrinfo): the stdlib's transports set TCP_NODELAY
+        # only on such sockets (base_events._set_nodelay), uvloop and rloop on
+        # every TCP socket. socket.create_server()'s proto-0 socket left
+        # asyncio and fastloop with Nagle on, which stalls a response written
+        # in two parts (uvicorn: headers, then body) for the client's delayed
+        # ACK (~40 ms).
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((args.host, args.port))
+        listener.listen(socket.SOMAXCONN)
     listener.setblocking(False)
     # Asked before serving: rloop's create_server takes the socket's fd over
     # and closes the Python object.
