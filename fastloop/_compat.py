@@ -515,31 +515,12 @@ WRITE_PIPE_STATE_ATTRIBUTES = ("_fileno", "_protocol", "_buffer", "_conn_lost", 
 
 # -- TLS ---------------------------------------------------------------------
 #: 3.11 rewrote asyncio.sslproto as a BufferedProtocol state machine over
-#: MemoryBIO/SSLObject (SSLProtocolState, ssl_shutdown_timeout). fastloop's
-#: native per-record path (fastloop/_sslproto.pyx) is built on that version's
-#: methods; on 3.10 the stdlib's SSLProtocol runs as it is, over the native
-#: socket transport.
-NATIVE_SSLPROTO = ssl is not None and hasattr(sslproto, "SSLProtocolState")
+#: MemoryBIO/SSLObject (SSLProtocolState, ssl_shutdown_timeout); 3.10's is the
+#: older _SSLPipe design. fastloop runs the stdlib's SSLProtocol of the running
+#: version as it is, over the native socket transport; tests read this flag
+#: for where the two designs behave differently on both loops.
+SSLPROTO_STATE_MACHINE = ssl is not None and hasattr(sslproto, "SSLProtocolState")
 StdSSLProtocol = sslproto.SSLProtocol
-StdSSLProtocolTransport = sslproto._SSLProtocolTransport
-SSLProtocolState = getattr(sslproto, "SSLProtocolState", None)
-#: What the stdlib's read/write loops treat as "no more for now".
-SSL_AGAIN_ERRORS = getattr(sslproto, "SSLAgainErrors", None)
-SSLObject = ssl.SSLObject if ssl is not None else None
-sslproto_logger = sslproto.logger
-#: SSLProtocol state that fastloop keeps in C fields behind properties of
-#: these names (every one assigned by the stdlib's __init__ or
-#: connection_made on 3.11-3.15; tests check it).
-SSL_PROTOCOL_STATE_ATTRIBUTES = (
-    "_state", "_transport", "_app_protocol", "_app_transport", "_incoming",
-    "_outgoing", "_write_backlog", "_ssl_buffer", "_ssl_buffer_view",
-    "_incoming_high_water", "_incoming_low_water", "_outgoing_high_water",
-    "_outgoing_low_water", "_write_buffer_size", "_conn_lost",
-    "_app_protocol_is_buffer", "_app_reading_paused", "_app_writing_paused",
-    "_ssl_reading_paused", "_ssl_writing_paused", "_sslobj",
-)
-#: ssl.SSLObject keeps the C object its read/write/pending wrap here.
-SSLOBJECT_INNER = "_sslobj"
 
 
 def _make_ssl_transport_checks_fd():
@@ -555,61 +536,14 @@ def _make_ssl_transport_checks_fd():
 
 MAKE_SSL_TRANSPORT_CHECKS_FD = _make_ssl_transport_checks_fd()
 
-
-#: The same for the TLS transport's write(), whose wording differs.
-_SSL_WRITE_TYPE_ERROR = _write_type_error_template(
-    StdSSLProtocolTransport.write, "data: expecting a bytes-like instance, got {}")
-
-
-def ssl_write_type_error(data):
-    """The TypeError the stdlib's TLS transport's write() raises for ``data``."""
-    return TypeError(_SSL_WRITE_TYPE_ERROR.format(type(data).__name__))
-
-
-_SSLPROTO = sslproto.SSLProtocol
 _SSL_HEAD = ("self", "rawsock", "protocol", "sslcontext", "waiter=None", "server_side=False",
              "server_hostname=None", "extra=None", "server=None")
-_SELF = (_sig("self"),)
 REGISTRY += (
     Private(_UNIX_LOOP, "_make_ssl_transport",
-            "overridden: SSLProtocol over the native socket transport",
+            "overridden: the stdlib's SSLProtocol over the native socket transport",
             tuple(_SSL_HEAD + t for t in _WITH_TIMEOUTS)),
-    Private(sslproto, "SSLProtocol", "subclassed by fastloop.sslproto.SSLProtocol"),
-    Private(sslproto, "_SSLProtocolTransport", "subclassed: native write/writelines"),
-    Private(sslproto, "logger", "called: 'SSL connection is closed'"),
-    Private(sslproto, "SSLProtocolState", "read: the states the native path tests",
-            since=(3, 11)),
-    Private(sslproto, "SSLAgainErrors", "read: what ends a read/write loop", since=(3, 11)),
-    Private(_SSLPROTO, "__init__", "called: SSLProtocol.__init__ passes everything on",
-            (_sig("self", "loop", "app_protocol", "sslcontext", "waiter", "server_side=False",
-                  "server_hostname=None", "call_connection_made=True",
-                  "ssl_handshake_timeout=None", "ssl_shutdown_timeout=None"),),
-            since=(3, 11)),
-    Private(sslproto._SSLProtocolTransport, "write", "overridden: native",
-            (_sig("self", "data"),), since=(3, 11)),
-    Private(sslproto._SSLProtocolTransport, "writelines", "overridden: native",
-            (_sig("self", "list_of_data"),), since=(3, 11)),
-    *(Private(_SSLPROTO, name, "overridden: native per-record path", _SELF, since=(3, 11))
-      for name in ("_do_read", "_do_read__copied", "_do_read__buffered", "_do_write",
-                   "_process_outgoing", "_control_app_writing", "_control_ssl_reading",
-                   "_get_write_buffer_size", "_get_read_buffer_size")),
-    Private(_SSLPROTO, "get_buffer", "overridden: native", (_sig("self", "n"),), since=(3, 11)),
-    Private(_SSLPROTO, "buffer_updated", "overridden: native", (_sig("self", "nbytes"),),
-            since=(3, 11)),
-    Private(_SSLPROTO, "_write_appdata", "overridden: native", (_sig("self", "list_of_data"),),
-            since=(3, 11)),
-    Private(_SSLPROTO, "_get_app_transport", "overridden: builds the subclass, then called",
-            _SELF, since=(3, 11)),
-    *(Private(_SSLPROTO, name, "called by the native per-record path", _SELF, since=(3, 11))
-      for name in ("_do_handshake", "_do_flush", "_do_shutdown", "_call_eof_received",
-                   "_start_shutdown")),
-    Private(_SSLPROTO, "_fatal_error", "called by the native per-record path",
-            (_sig("self", "exc", "message='Fatal error on transport'"),), since=(3, 11)),
-    *(Private(_SSLPROTO, name, "shadowed: a property over SSLCore's C field", since=(3, 11))
-      for name in SSL_PROTOCOL_STATE_ATTRIBUTES),
-    Private(_SSLPROTO, "max_size", "read: the read size", since=(3, 11)),
-    *((Private(SSLObject, SSLOBJECT_INNER, "read: its C read/write/pending are called",
-               since=(3, 11)),) if SSLObject is not None else ()),
+    Private(sslproto, "SSLProtocol", "called: the TLS layer, as the stdlib's loop builds it"),
+    Private(StdSSLProtocol, "_app_transport", "read: what _make_ssl_transport returns"),
 )
 
 

@@ -72,13 +72,11 @@ def test_stdlib_private_names_exist():
         if _compat.ssl is not None:
             import ssl
 
-            # A stdlib SSLProtocol (and its SSLObject) for the TLS entries.
+            # A stdlib SSLProtocol for the TLS entries.
             ssl_protocol = _compat.StdSSLProtocol(
                 loop, asyncio.Protocol(), ssl.create_default_context(), None,
                 server_hostname="localhost")
             instances[_compat.StdSSLProtocol] = ssl_protocol
-            if _compat.NATIVE_SSLPROTO:   # (3.10's keeps it in its _SSLPipe)
-                instances[ssl.SSLObject] = ssl_protocol._sslobj
         assert _compat.registry_problems(instances) == []
     finally:
         if ssl_protocol is not None:

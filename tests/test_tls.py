@@ -19,8 +19,6 @@ import fastloop
 from fastloop import _compat
 
 CERTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "certs")
-NATIVE = pytest.mark.skipif(not _compat.NATIVE_SSLPROTO,
-                            reason="3.10's sslproto is the older design: the stdlib's runs as is")
 
 
 def server_context():
@@ -131,14 +129,16 @@ async def until(predicate):
     raise AssertionError("condition not reached")
 
 
-def test_tls_transport_is_the_native_one():
+def test_tls_is_the_stdlibs_sslprotocol_over_the_native_transport():
+    # The stdlib's own SSLProtocol (behaviour by construction), its records
+    # carried by fastloop's native socket transport: measured faster on TLS
+    # echo than a Cython port of the protocol was (bench/README.md).
     loop = fastloop.new_event_loop()
     try:
         async def script(loop, client, servers):
             tr = client.transport
             assert isinstance(tr, asyncio.Transport)
-            if _compat.NATIVE_SSLPROTO:
-                assert type(tr._ssl_protocol).__module__ == "fastloop.sslproto"
+            assert type(tr._ssl_protocol) is asyncio.sslproto.SSLProtocol
             raw = tr._ssl_protocol._transport
             assert type(raw).__module__ == "fastloop.transport"
             assert isinstance(tr.get_extra_info("ssl_object"), ssl.SSLObject)
@@ -177,7 +177,7 @@ def test_server_closes_first():
         servers[0].transport.close()
 
     trace = same_on_both_loops(lambda loop: run_pair(loop, script, server_on_data=None))
-    if _compat.NATIVE_SSLPROTO:   # 3.10's SSL pipe reports no eof_received() here
+    if _compat.SSLPROTO_STATE_MACHINE:   # 3.10's SSL pipe reports no eof_received() here
         assert ("client", "eof", None) in trace
 
 
@@ -189,7 +189,7 @@ def test_eof_received_returning_true_is_ignored_with_a_warning(caplog):
     with caplog.at_level(logging.WARNING, logger="asyncio"):
         trace = same_on_both_loops(lambda loop: run_pair(loop, script, server_eof=True))
     warned = [r.getMessage() for r in caplog.records if "eof_received" in r.getMessage()]
-    if _compat.NATIVE_SSLPROTO:   # 3.10's SSL pipe closes without calling it
+    if _compat.SSLPROTO_STATE_MACHINE:   # 3.10's SSL pipe closes without calling it
         assert ("server", "eof", None) in trace
         assert len(warned) == 2     # once per loop
 
@@ -264,7 +264,7 @@ def test_write_after_close_counts_and_warns(caplog):
         same_on_both_loops(lambda loop: run_pair(loop, script))
     warned = [r for r in caplog.records if r.getMessage() == "SSL connection is closed"]
     # Each loop: the writes past the threshold (3.10 drops them silently).
-    assert len(warned) == (2 * 2 if _compat.NATIVE_SSLPROTO else 0)
+    assert len(warned) == (2 * 2 if _compat.SSLPROTO_STATE_MACHINE else 0)
 
 
 @pytest.mark.parametrize("client_ctx, hostname", [
@@ -326,29 +326,6 @@ def test_start_tls_upgrades_a_plain_connection():
 
     trace = same_on_both_loops(scenario)
     assert ("client", "data", b"hello") in trace and ("server", "data", b"hello") in trace
-
-
-@NATIVE
-def test_state_attributes_are_core_fields():
-    """Each attribute fastloop keeps in C is one the stdlib's code really assigns."""
-    loop = fastloop.new_event_loop()
-    try:
-        async def script(loop, client, servers):
-            proto = client.transport._ssl_protocol
-            std = _compat.StdSSLProtocol(loop, asyncio.Protocol(), client_context(), None,
-                                         server_hostname="localhost")
-            std._transport = object()   # what connection_made assigns
-            for name in _compat.SSL_PROTOCOL_STATE_ATTRIBUTES:
-                assert name in vars(std), name
-                assert name not in vars(proto), name
-                assert isinstance(getattr(type(proto), name), property), name
-                assert getattr(proto, name) is getattr(proto._core, name[1:]), name
-            std._app_transport.close()
-            client.transport.close()
-
-        run_pair(loop, script)
-    finally:
-        loop.close()
 
 
 @pytest.mark.parametrize("loop_name", sorted(LOOPS))
