@@ -335,3 +335,38 @@ def test_closed_pipe_transports_are_freed_as_the_stdlibs_are():
         on_both(scenario)
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("loop_name", ["asyncio", "fastloop"])
+def test_read_chunks_of_changing_sizes_arrive_whole(loop_name):
+    # fastloop reads a chunk into an object sized after the previous read,
+    # the rest into a scratch buffer: a repeated, a smaller, a larger and a
+    # pipe-full chunk must each reach data_received() whole and in order.
+    sizes = [1000, 1000, 500, 4000, 65536, 100, 30000, 30000, 7]
+    loop = fastloop.new_event_loop() if loop_name == "fastloop" else asyncio.new_event_loop()
+    rfd, wfd = os.pipe()
+    got = []
+
+    class Reader(asyncio.Protocol):
+        def data_received(self, data):
+            got.append(bytes(data))
+
+    async def main():
+        transport, _ = await loop.connect_read_pipe(Reader, os.fdopen(rfd, "rb", 0))
+        try:
+            for i, size in enumerate(sizes):
+                os.write(wfd, bytes([i]) * size)
+                for _ in range(2000):
+                    if sum(map(len, got)) == sum(sizes[:i + 1]):
+                        break
+                    await asyncio.sleep(0.001)
+        finally:
+            transport.close()
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        os.close(wfd)
+        loop.close()
+    assert [len(chunk) for chunk in got] == sizes
+    assert all(chunk == bytes([i]) * len(chunk) for i, chunk in enumerate(got))
