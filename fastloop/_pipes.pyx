@@ -9,10 +9,11 @@ and ``connection_lost`` are the stdlib's code. Their hot state (``_fileno``,
 ``PipeCore``, and two methods are native:
 
 * the read transport's ``_read_ready`` (the registered reader) is
-  ``on_readable``: one read(2) of up to ``max_size`` bytes per readiness
+  ``on_readable``: one read of up to ``max_size`` bytes per readiness
   event, as the stdlib, straight into the bytes object ``data_received``
-  gets (sized after the previous read; see ``_scratch``). End of file is handed to the stdlib's ``_read_ready``, which reads
-  again and takes its own EOF path: end of file is sticky on pipes and
+  gets (sized after the previous read; see ``_scratch``). End of file is
+  handed to the stdlib's ``_read_ready``, which reads again and takes its
+  own EOF path: end of file is sticky on pipes and
   sockets (the only fds this runs on; a tty's is not, so character devices
   keep the stdlib's read). An error goes to the stdlib's ``_fatal_error``
   here (a socket reports an error only once).
