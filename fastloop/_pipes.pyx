@@ -25,29 +25,16 @@ and ``connection_lost`` are the stdlib's code. Their hot state (``_fileno``,
 """
 
 cimport cython
-from cpython.bytes cimport (
-    PyBytes_AS_STRING,
-    PyBytes_FromStringAndSize,
-    PyBytes_GET_SIZE,
-    _PyBytes_Resize,
-)
-from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.errno cimport errno
-from libc.string cimport memcpy
 
 from fastloop._corebase cimport ReaderCore, os_error, would_block
-from fastloop._readbytes cimport read_bytes
+from fastloop._readbytes cimport read_bytes, read_guessed
 
 from fastloop import _compat
 
 cdef extern from "_sys.h" nogil:
     ssize_t write(int fd, const void* buf, size_t n)
-
-cdef extern from "sys/uio.h" nogil:
-    struct iovec:
-        void* iov_base
-        size_t iov_len
-    ssize_t readv(int fd, const iovec* iov, int iovcnt)
 
 # The part of a read beyond the size guessed from the previous read lands
 # here. A pipe delivers at most its capacity (64 KiB by default) per read, so
@@ -102,7 +89,7 @@ cdef class PipeCore(ReaderCore):
         if not self.native:
             return _stdlib_read_ready(self.transport)
         if 0 < self.last_read < self.max_size and self.max_size - self.last_read <= SCRATCH_SIZE:
-            data = self.read_guessed(&n, &err)
+            data = read_guessed(self.fd, self.max_size, self.last_read, _scratch, &n, &err)
         else:
             data = read_bytes(self.fd, self.max_size, False, &n, &err)
         if data is not None:
@@ -116,37 +103,6 @@ cdef class PipeCore(ReaderCore):
             # would see end of file). The stdlib's _read_ready message.
             self.transport._fatal_error(os_error(err),
                                         'Fatal read error on pipe transport')
-
-    cdef object read_guessed(self, ssize_t* n, int* err):
-        # One readv() of up to max_size bytes, as always: the first
-        # last_read of them into the bytes object data_received() gets, the
-        # rest into the scratch buffer. None when it brought no data.
-        cdef Py_ssize_t guess = self.last_read
-        cdef iovec iov[2]
-        cdef PyObject* raw
-        data = PyBytes_FromStringAndSize(NULL, guess)
-        iov[0].iov_base = PyBytes_AS_STRING(data)
-        iov[0].iov_len = guess
-        iov[1].iov_base = _scratch
-        iov[1].iov_len = self.max_size - guess
-        n[0] = readv(self.fd, iov, 2)
-        if n[0] <= 0:
-            err[0] = errno if n[0] < 0 else 0
-            return None
-        if n[0] == guess:
-            return data
-        if n[0] < guess:
-            raw = <PyObject*>data
-            Py_INCREF(data)
-            data = None
-            _PyBytes_Resize(&raw, n[0])
-            data = <object>raw
-            Py_DECREF(data)
-            return data
-        joined = PyBytes_FromStringAndSize(NULL, n[0])
-        memcpy(PyBytes_AS_STRING(joined), PyBytes_AS_STRING(data), guess)
-        memcpy(PyBytes_AS_STRING(joined) + guess, _scratch, n[0] - guess)
-        return joined
 
     cdef object write_data(self, object transport, object data):
         cdef ssize_t n

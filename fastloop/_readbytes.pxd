@@ -1,13 +1,20 @@
 # Reading from an fd straight into the bytes object a protocol receives,
-# shared by the stream transport (recv) and the read pipe transport (read).
+# shared by the stream transport and the read pipe transport.
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, _PyBytes_Resize
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 from libc.errno cimport errno
+from libc.string cimport memcpy
 
 cdef extern from "_sys.h" nogil:
     ssize_t recv(int fd, void* buf, size_t n, int flags)
     ssize_t read(int fd, void* buf, size_t n)
+
+cdef extern from "sys/uio.h" nogil:
+    struct iovec:
+        void* iov_base
+        size_t iov_len
+    ssize_t readv(int fd, const iovec* iov, int iovcnt)
 
 # A result up to this size is copied into an object of its own size, so the
 # large block goes back at once; a larger one is shrunk in place.
@@ -41,3 +48,38 @@ cdef inline object read_bytes(int fd, Py_ssize_t size, bint use_recv, ssize_t* n
         data = <object>raw
         Py_DECREF(data)
     return data
+
+
+cdef inline object read_guessed(int fd, Py_ssize_t size, Py_ssize_t guess, char* scratch,
+                                ssize_t* n, int* err):
+    """Up to ``size`` bytes from ``fd`` in one readv(): the first ``guess``
+    (the previous read's size) into the bytes object returned, the rest into
+    ``scratch`` (at least size - guess bytes, used with the GIL held). When
+    the size repeats, the data is never copied; a smaller read shrinks the
+    object in place, a larger one is joined. ``n``/``err`` and a None result
+    as read_bytes()."""
+    cdef iovec iov[2]
+    cdef PyObject* raw
+    data = PyBytes_FromStringAndSize(NULL, guess)
+    iov[0].iov_base = PyBytes_AS_STRING(data)
+    iov[0].iov_len = guess
+    iov[1].iov_base = scratch
+    iov[1].iov_len = size - guess
+    n[0] = readv(fd, iov, 2)
+    if n[0] <= 0:
+        err[0] = errno if n[0] < 0 else 0
+        return None
+    if n[0] == guess:
+        return data
+    if n[0] < guess:
+        raw = <PyObject*>data
+        Py_INCREF(data)
+        data = None
+        _PyBytes_Resize(&raw, n[0])
+        data = <object>raw
+        Py_DECREF(data)
+        return data
+    joined = PyBytes_FromStringAndSize(NULL, n[0])
+    memcpy(PyBytes_AS_STRING(joined), PyBytes_AS_STRING(data), guess)
+    memcpy(PyBytes_AS_STRING(joined) + guess, scratch, n[0] - guess)
+    return joined

@@ -20,18 +20,11 @@ Python frame on the way.
 
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
-from cpython.bytes cimport (
-    PyBytes_AS_STRING,
-    PyBytes_FromStringAndSize,
-    PyBytes_GET_SIZE,
-    _PyBytes_Resize,
-)
-from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
-from libc.string cimport memcpy, memset
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.errno cimport errno
 
 from fastloop._corebase cimport ReaderCore, os_error, would_block
-from fastloop._readbytes cimport COPY_MAX, read_bytes, recv
+from fastloop._readbytes cimport COPY_MAX, read_bytes, read_guessed, recv
 
 
 from fastloop import _compat
@@ -39,22 +32,6 @@ from fastloop import _compat
 cdef extern from "_sys.h" nogil:
     ssize_t send(int fd, const void* buf, size_t n, int flags)
     int MSG_NOSIGNAL
-
-cdef extern from "sys/uio.h" nogil:
-    struct iovec:
-        void* iov_base
-        size_t iov_len
-
-cdef extern from "sys/socket.h" nogil:
-    struct msghdr:
-        void* msg_name
-        unsigned int msg_namelen
-        iovec* msg_iov
-        size_t msg_iovlen
-        void* msg_control
-        size_t msg_controllen
-        int msg_flags
-    ssize_t recvmsg(int fd, msghdr* msg, int flags)
 
 # The stdlib reads at most max_size (256 KiB) per readiness event; so do we,
 # so that protocols see the same data_received() chunks.
@@ -157,8 +134,10 @@ cdef class TransportCore(ReaderCore):
             if self.no_data(n, err):
                 return 0
         elif self.last_read:
-            data = self.read_guessed(&n)
-            if data is None:
+            # One read of up to 256 KiB, as always, its first part straight
+            # into an object of the last read's size (_readbytes.pxd).
+            data = read_guessed(self.fd, READ_BUFFER_SIZE, self.last_read, _scratch, &n, &err)
+            if self.no_data(n, err):
                 return 0
         else:
             n = recv(self.fd, _scratch, READ_BUFFER_SIZE, 0)
@@ -175,44 +154,6 @@ cdef class TransportCore(ReaderCore):
         except BaseException as exc:
             self.transport._fatal_error(exc, 'Fatal error: protocol.data_received() call failed.')
         return 0
-
-    cdef object read_guessed(self, ssize_t* n):
-        # One recvmsg() of up to 256 KiB, as always, but its first part lands
-        # in a bytes object of the last read's size and only the rest in the
-        # scratch buffer: when the size repeats, what data_received() gets
-        # was never copied. None when the read brought no data.
-        cdef Py_ssize_t guess = self.last_read
-        cdef iovec iov[2]
-        cdef msghdr msg
-        cdef int err
-        cdef PyObject* raw
-        data = PyBytes_FromStringAndSize(NULL, guess)
-        iov[0].iov_base = PyBytes_AS_STRING(data)
-        iov[0].iov_len = guess
-        iov[1].iov_base = _scratch
-        iov[1].iov_len = READ_BUFFER_SIZE - guess
-        memset(&msg, 0, sizeof(msg))
-        msg.msg_iov = iov
-        msg.msg_iovlen = 2
-        n[0] = recvmsg(self.fd, &msg, 0)
-        if n[0] <= 0:
-            err = errno if n[0] < 0 else 0
-            self.no_data(n[0], err)
-            return None
-        if n[0] == guess:
-            return data
-        if n[0] < guess:
-            raw = <PyObject*>data
-            Py_INCREF(data)
-            data = None
-            _PyBytes_Resize(&raw, n[0])
-            data = <object>raw
-            Py_DECREF(data)
-            return data
-        joined = PyBytes_FromStringAndSize(NULL, n[0])
-        memcpy(PyBytes_AS_STRING(joined), PyBytes_AS_STRING(data), guess)
-        memcpy(PyBytes_AS_STRING(joined) + guess, _scratch, n[0] - guess)
-        return joined
 
     cdef int read_get_buffer(self) except -1:
         cdef Py_buffer view
