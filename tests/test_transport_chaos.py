@@ -420,7 +420,11 @@ def settled_pair(sc, attempts=5):
     for _ in range(attempts):
         a = run_on("asyncio", sc)
         f = run_on("fastloop", sc)
-        if a["settled"] and f["settled"]:
+        # A difference a loop really has reproduces on every attempt; one
+        # made by the box's load (the stdlib's server closing before the
+        # peer's EOF reached it, seen on 3.11 and 3.15 runs with another
+        # suite on the other core) does not, so it is tried again too.
+        if a["settled"] and f["settled"] and key(a) == key(f):
             break
     return a, f
 
