@@ -5,8 +5,11 @@
 
 Timings on a shared 2-core machine swing 2-3x; instruction counts do not. Each
 (benchmark, scale, loop) runs once, ``micro.py --one`` under
-``valgrind --tool=callgrind --dump-before=time_perf_counter``: callgrind writes
-its counters out (and resets them) whenever the benchmark reads its timer, so
+``valgrind --tool=callgrind --dump-before=getppid`` with ``--mark`` (each read
+of the benchmark's timer first calls os.getppid(), a libc symbol callgrind finds
+even in a stripped interpreter such as Debian's 3.15, where the interpreter's
+own time_perf_counter has no symbol): callgrind writes its counters out (and
+resets them) whenever the benchmark reads its timer, so
 the instructions of exactly each timed region come out, start-up, imports and
 the set-up of the live timers excluded, and are divided by the region's
 operations. The timer phases are the three timed regions of one run. Threads
@@ -38,8 +41,8 @@ def regions(args: list[str]) -> list[int]:
         out = os.path.join(tmp, "cg.out")
         subprocess.run(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-             "--dump-before=time_perf_counter", "--collect-systime=no",
-             sys.executable, str(HERE / "micro.py"), "--one", *args],
+             "--dump-before=getppid", "--collect-systime=no",
+             sys.executable, str(HERE / "micro.py"), "--one", *args, "--mark"],
             check=True, capture_output=True)
         parts = sorted(glob.glob(out + ".*"), key=lambda p: int(PART.search(p).group(1)))
         # Part k holds what ran between the (k-1)th and the kth read; the

@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import gc
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -314,6 +315,15 @@ def plan(benches: list[str], profile: str) -> list[tuple[str, int, int]]:
     return [(b, scale, SCALES[b][2][col]) for b in benches for scale in SCALES[b][1]]
 
 
+def _marked(read):
+    getppid = os.getppid
+
+    def perf_counter():
+        getppid()
+        return read()
+    return perf_counter
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", choices=("quick", "full"), default="full",
@@ -326,6 +336,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="run one benchmark in this process and print its result")
     parser.add_argument("--ops", type=int, help="operations for --one")
     parser.add_argument("--phase-ops", help="timers with --one: SCHEDULE,CANCEL,FIRE counts")
+    parser.add_argument("--mark", action="store_true",
+                        help="with --one: every timer read first calls os.getppid(), a libc "
+                             "symbol callgrind can find in a stripped interpreter "
+                             "(bench/callgrind_micro.py)")
     parser.add_argument("--gc", action="store_true",
                         help="with --one: also count cyclic GC collections per generation")
     args = parser.parse_args(argv)
@@ -333,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
         bench, scale, loop_name = args.one
         ops = args.ops or SCALES[bench][2][1]
         phase_ops = tuple(int(x) for x in args.phase_ops.split(",")) if args.phase_ops else None
+        if args.mark:
+            time.perf_counter = _marked(time.perf_counter)
         with GCCount() as collections:
             result = run_one(bench, int(scale), loop_name, ops, phase_ops)
         if args.gc:

@@ -1,3 +1,4 @@
+# cython: binding=False
 """The base of the datagram and pipe cores: the registered reader itself.
 
 The stdlib transports register ``self._read_ready``; fastloop's return their

@@ -1,3 +1,4 @@
+# cython: binding=False
 """The loop's fd table: which handle runs when an fd is ready, and the poller.
 
 ``FdTable`` is ``LoopCore``'s base class (``_loop.pyx``): its fields and

@@ -1,4 +1,5 @@
 # cython: freethreading_compatible = False
+# cython: binding=False
 """Callback handles: what ``call_soon`` returns and what the ready queue holds.
 
 Same public surface as ``asyncio.Handle`` (``cancel``, ``cancelled``,
@@ -20,6 +21,12 @@ import sys
 
 cdef extern from "Python.h":
     int PyObject_TypeCheck(PyObject* o, PyTypeObject* tp)
+    ctypedef struct PyTupleObject:
+        PyObject* ob_item[1]
+    bint PyTuple_CheckExact(object o)
+    Py_ssize_t PyTuple_GET_SIZE(object o)
+    object PyObject_Vectorcall(object callable, PyObject** args, size_t nargsf,
+                               PyObject* kwnames)
 
 from fastloop import _compat
 
@@ -101,10 +108,20 @@ cdef class Handle:
 
     cdef int _run_native(self) except -1:
         cdef object context = self.ctx
+        # Local references: the callback may cancel its own handle, which
+        # drops the handle's.
+        cdef object callback = self._callback
+        cdef object args = self._args
         try:
             PyContext_Enter(context)
             try:
-                self._callback(*self._args)
+                if PyTuple_CheckExact(args):
+                    # The arguments straight from the tuple (vectorcall)
+                    # instead of tp_call, which unpacks the tuple again.
+                    PyObject_Vectorcall(callback, (<PyTupleObject*>args).ob_item,
+                                        PyTuple_GET_SIZE(args), NULL)
+                else:
+                    callback(*args)
             finally:
                 PyContext_Exit(context)
         except (SystemExit, KeyboardInterrupt):

@@ -1,3 +1,4 @@
+# cython: binding=False
 """The native loop core: scheduling, the iteration, metrics, and the stdlib's loop attributes.
 
 ``LoopCore`` is the first base of ``fastloop.Loop``; the stdlib's

@@ -1,3 +1,4 @@
+# cython: binding=False
 """The ready queue: a FIFO of handles, run in the order they were added."""
 
 cimport cython
