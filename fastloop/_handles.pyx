@@ -1,5 +1,10 @@
 # cython: freethreading_compatible = False
 # cython: binding=False
+# (Methods are plain method descriptors, which the interpreter calls through
+# its specialised CALL instructions, not Cython function objects; no-argument
+# methods user code calls per event are also METH_NOARGS, via
+# always_allow_keywords(False). Module-level functions installed on Python
+# classes need binding, so the transport modules keep it.)
 """Callback handles: what ``call_soon`` returns and what the ready queue holds.
 
 Same public surface as ``asyncio.Handle`` (``cancel``, ``cancelled``,
@@ -74,6 +79,7 @@ cdef class Handle:
             return self._repr
         return '<{}>'.format(' '.join(self._repr_info()))
 
+    @cython.always_allow_keywords(False)
     def get_context(self):
         if self.owns_context:
             # Someone else holds it from now on: an ordinary GC object.
@@ -84,10 +90,12 @@ cdef class Handle:
     def _context(self):
         return self.get_context()
 
+    @cython.always_allow_keywords(False)
     def cancel(self):
         if not self._cancelled:
             self._cancel_native(self._loop.get_debug())
 
+    @cython.always_allow_keywords(False)
     def cancelled(self):
         return self._cancelled
 

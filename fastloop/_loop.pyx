@@ -1,4 +1,9 @@
 # cython: binding=False
+# (Methods are plain method descriptors, which the interpreter calls through
+# its specialised CALL instructions, not Cython function objects; no-argument
+# methods user code calls per event are also METH_NOARGS, via
+# always_allow_keywords(False). Module-level functions installed on Python
+# classes need binding, so the transport modules keep it.)
 """The native loop core: scheduling, the iteration, metrics, and the stdlib's loop attributes.
 
 ``LoopCore`` is the first base of ``fastloop.Loop``; the stdlib's
@@ -226,6 +231,7 @@ cdef class LoopCore(FdTable):
 
     # -- scheduling ---------------------------------------------------------
 
+    @cython.always_allow_keywords(False)
     def time(self):
         """Return the time according to the loop's clock (time.monotonic)."""
         if FL_HAVE_MONOTONIC:
@@ -235,6 +241,7 @@ cdef class LoopCore(FdTable):
     def _check_closed(self):
         self.check_closed()
 
+    @cython.always_allow_keywords(False)
     def create_future(self):
         """Create a Future object attached to the loop."""
         return _futures_module.Future(loop=self)
@@ -398,12 +405,15 @@ cdef class LoopCore(FdTable):
         """Stop running the event loop (after the current iteration)."""
         self.stopping = True
 
+    @cython.always_allow_keywords(False)
     def is_running(self):
         return self.thread_id is not None
 
+    @cython.always_allow_keywords(False)
     def is_closed(self):
         return self.closed
 
+    @cython.always_allow_keywords(False)
     def get_debug(self):
         return self.debug
 

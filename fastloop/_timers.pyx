@@ -1,4 +1,9 @@
 # cython: binding=False
+# (Methods are plain method descriptors, which the interpreter calls through
+# its specialised CALL instructions, not Cython function objects; no-argument
+# methods user code calls per event are also METH_NOARGS, via
+# always_allow_keywords(False). Module-level functions installed on Python
+# classes need binding, so the transport modules keep it.)
 """Where timers are ordered: TimerHandle and the loop's binary heap.
 
 The heap is a C array of (deadline, handle) entries, so sifting compares
@@ -42,6 +47,7 @@ cdef class TimerHandle(Handle):
     def _when(self):
         return self.when()
 
+    @cython.always_allow_keywords(False)
     def when(self):
         """Return a scheduled callback time (same clock as loop.time())."""
         # As given: the stdlib keeps call_at(5)'s int, and its repr says when=5.
@@ -84,6 +90,7 @@ cdef class TimerHandle(Handle):
                     and self._args == o._args and self._cancelled == o._cancelled)
         return NotImplemented
 
+    @cython.always_allow_keywords(False)
     def cancel(self):
         cdef TimerHeap heap = self.heap
         if self._cancelled:
