@@ -22,6 +22,17 @@ cdef enum:
     COPY_MAX = 16384
 
 
+cdef inline object resized(PyObject* raw, Py_ssize_t size):
+    """The bytes object ``raw`` at ``size`` bytes, shrunk or grown (realloc:
+    in place where the heap allows). Steals ``raw``, which must be the only
+    reference to an object nothing else has seen; on failure (MemoryError)
+    it is freed."""
+    _PyBytes_Resize(&raw, size)
+    data = <object>raw
+    Py_DECREF(data)
+    return data
+
+
 cdef inline object read_bytes(int fd, Py_ssize_t size, bint use_recv, ssize_t* n, int* err):
     """Up to ``size`` bytes from ``fd`` as a bytes object of the received size.
 
@@ -43,10 +54,8 @@ cdef inline object read_bytes(int fd, Py_ssize_t size, bint use_recv, ssize_t* n
     if n[0] != size:
         raw = <PyObject*>data
         Py_INCREF(data)
-        data = None
-        _PyBytes_Resize(&raw, n[0])
-        data = <object>raw
-        Py_DECREF(data)
+        data = None             # raw holds the only reference
+        return resized(raw, n[0])
     return data
 
 
@@ -80,14 +89,10 @@ cdef inline object read_guessed(int fd, Py_ssize_t size, Py_ssize_t guess, char*
         return None
     if n[0] == guess:
         return data
-    # The only reference is ours (nothing else has seen the object), so it
-    # may be resized; on failure (MemoryError) _PyBytes_Resize frees it.
     raw = <PyObject*>data
     Py_INCREF(data)
-    data = None
-    _PyBytes_Resize(&raw, n[0])
-    data = <object>raw
-    Py_DECREF(data)
+    data = None                 # raw holds the only reference
+    data = resized(raw, n[0])
     if n[0] > guess:
         memcpy(PyBytes_AS_STRING(data) + guess, scratch, n[0] - guess)
     return data
