@@ -12,7 +12,8 @@ difference in instructions divided by the difference in messages is what one
 more message costs the server (user space: the interpreter, the loop, libc;
 the kernel's side is not counted). With ``--strace`` the same two runs go
 under ``strace -f -c`` as well and the syscalls per message are printed by
-name. With ``--faults`` they run once more without any tool, and the
+name. With ``--faults`` they run once more without any tool (server and
+load generator pinned to a CPU each, as in ``make bench``), and the
 server's minor page faults (``/proc/PID/stat``, read just before it is
 stopped) per message are printed: a read that gets fresh pages from the
 kernel (an ``mmap``'d or newly grown heap block) pays one fault per 4 KiB.
@@ -72,15 +73,25 @@ def run_once(tool: list[str], loop: str, mode: str, size: int, connections: int,
     (and appends the server's minor faults so far to `faults`, if given)."""
     cmd = tool + [sys.executable, str(BENCH / "servers.py"), "--loop", loop, "--mode", mode,
                   "--port", "0", "--lifetime", "900"]
+    # Without a tool (--faults) the run has the bench's shape: server and
+    # load generator pinned to a CPU each, so the server falls behind as it
+    # does there and every read finds a whole message waiting.
+    cpus = sorted(os.sched_getaffinity(0))
+    pin = not tool and len(cpus) >= 2
+
+    def on_cpu(cpu: int):
+        return (lambda: os.sched_setaffinity(0, {cpu})) if pin else None
+
     server = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=env)
+                              env=env, preexec_fn=on_cpu(cpus[0]))
     try:
         ready, _, _ = select.select([server.stdout], [], [], 600)
         port = server.stdout.readline().strip() if ready else ""
         if not port.isdigit():
             raise RuntimeError(f"{loop} {mode}: server did not start: {server.stderr.read()}")
         lg = subprocess.run([str(loadgen), HOST, port, str(connections), str(size), "600", "0",
-                             str(messages)], capture_output=True, text=True, timeout=700)
+                             str(messages)], capture_output=True, text=True, timeout=700,
+                            preexec_fn=on_cpu(cpus[-1]))
         if lg.returncode != 0:
             raise RuntimeError(f"{loop} {mode}: loadgen exit {lg.returncode}: {lg.stderr}")
         done = json.loads(lg.stdout)["messages_total"]
@@ -178,9 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loops", default="fastloop,rloop,uvloop,asyncio")
     parser.add_argument("--rows", default=DEFAULT_ROWS, help="MODE:SIZE,... (servers.py modes)")
     parser.add_argument("--connections", type=int, default=10)
-    parser.add_argument("--messages", help="SHORT,LONG: the two runs' messages "
-                        "(default by size: %s)" % ", ".join(f"{k}: {v[0]},{v[1]}"
-                                                            for k, v in COUNTS.items()))
+    defaults = ", ".join(f"{size}: {short},{long_}" for size, (short, long_) in COUNTS.items())
+    parser.add_argument("--messages",
+                        help=f"SHORT,LONG: the two runs' messages (default by size: {defaults})")
     parser.add_argument("--strace", action="store_true", help="also count syscalls per message")
     parser.add_argument("--faults", action="store_true",
                         help="also count the server's minor page faults per message")
