@@ -21,6 +21,7 @@ from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 
 from fastloop._handles cimport Handle, PyContext_CopyCurrent
+from fastloop._queue cimport fl_prefetch
 
 import sys
 
@@ -212,6 +213,8 @@ cdef class TimerHeap:
         if self.size:
             self.entries[0] = self.entries[self.size]
             _sift_to_leaf(self.entries, self.size, 0)
+            # Due timers are popped in a row: start loading the next one.
+            fl_prefetch(self.entries[0].handle)
         h._scheduled = False
         h.heap = None
         return h
