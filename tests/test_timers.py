@@ -293,3 +293,18 @@ def test_dropped_loop_with_pending_timers_is_collected():
     gc.collect()
     assert ref() is None, "a dropped loop with pending timers was never collected"
     assert timer_ref() is None
+
+
+def test_already_due_timers_run_in_deadline_order(any_loop):
+    # The stdlib pops due timers off its heap: deadline order, whatever order
+    # they were scheduled in (uvloop and rloop run them in scheduling order;
+    # bench/micro.py's "fire" shape therefore does more work on fastloop).
+    loop = any_loop
+    out = []
+    now = loop.time()
+    offsets = [0.5, 0.9, 0.1, 0.7, 0.3]
+    for i, off in enumerate(offsets):
+        loop.call_at(now - off, out.append, i)
+    loop.call_later(0.01, loop.stop)
+    loop.run_forever()
+    assert out == sorted(range(len(offsets)), key=lambda i: -offsets[i])
