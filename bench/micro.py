@@ -51,7 +51,10 @@ DESCRIPTIONS = {
                  "itself again; ops = callbacks run",
     "timers": "`call_at` at random deadlines with N other timers live in the heap: "
               "schedule (an hour ahead), cancel (in random order) and fire (deadlines "
-              "already passed, random order) timed separately",
+              "already passed, random order) timed separately. Already-due timers run "
+              "in deadline order on asyncio and fastloop, in scheduling order on uvloop "
+              "and rloop (tests/test_timers.py), so fire and due burst make fastloop "
+              "visit the handles in an order unrelated to their allocation",
     "due burst": "one callback schedules a burst of `call_at` whose deadlines have "
                  "already passed (random order), then the loop fires them; schedule+fire",
     "sleep(0)": "N tasks each looping over `await asyncio.sleep(0)`; ops = switches",
