@@ -278,7 +278,7 @@ def _threadsafe_handle_by_slots():
     """May call_soon_threadsafe fill a new ThreadSafeHandle's slots itself
     instead of running its Python __init__ chain? Only where the class and
     events.Handle have exactly the slots (and so the __init__) that
-    _loop.new_threadsafe_handle mirrors: 3.14 and 3.15."""
+    _threadsafe.new_threadsafe_handle mirrors: 3.14 and 3.15."""
     return (ThreadSafeHandle is not None
             and tuple(ThreadSafeHandle.__slots__) == ("_lock",)
             and ThreadSafeHandle.__mro__[1] is events.Handle
