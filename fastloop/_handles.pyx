@@ -15,6 +15,7 @@ from fastloop._owned cimport (
     PyTypeObject, fl_own, fl_track_if_shared, fl_visit_owned, inquiry, visitproc,
 )
 
+import contextvars
 import gc
 import sys
 
@@ -26,6 +27,7 @@ cdef extern from "Python.h":
 from fastloop import _compat
 
 cdef object _getframe = sys._getframe
+cdef object _Context = contextvars.Context
 cdef object _extract_stack = _compat.extract_stack
 cdef object _format_callback_source = _compat.format_callback_source
 
@@ -104,6 +106,11 @@ cdef class Handle:
     cdef int _run_native(self) except -1:
         cdef object context = self.ctx
         try:
+            if type(context) is not _Context:
+                # The stdlib calls ``self._context.run(...)``: whatever an odd
+                # context= object does with that (an AttributeError for most).
+                context.run(self._callback, *self._args)
+                return 0
             PyContext_Enter(context)
             try:
                 self._callback(*self._args)
