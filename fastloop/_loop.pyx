@@ -34,7 +34,6 @@ from libc.math cimport INFINITY, fabs, isnan, nextafter
 from fastloop._fdtable cimport FdTable
 from fastloop._handles cimport (
     Handle,
-    PyContext_CopyCurrent,
     new_handle,
     own_handle,
     own_stdlib_handle,
