@@ -11,6 +11,10 @@ the instructions of exactly each timed region come out, start-up, imports and
 the set-up of the live timers excluded, and are divided by the region's
 operations. The timer phases are the three timed regions of one run. Threads
 make the threadsafe rows vary a little (how many posts each wake-up finds).
+Where the interpreter is stripped (no ``time_perf_counter`` to cut at, as
+the chroot's python3.15), single-phase benchmarks are measured as the
+difference of two whole runs (``per_op_by_difference``); the timer phases
+cannot be, and fail with a message saying so.
 """
 
 from __future__ import annotations
@@ -42,19 +46,42 @@ def regions(args: list[str]) -> list[int]:
              sys.executable, str(HERE / "micro.py"), "--one", *args],
             check=True, capture_output=True)
         parts = sorted(glob.glob(out + ".*"), key=lambda p: int(PART.search(p).group(1)))
+        if not parts:
+            # No timer read was seen (a stripped interpreter): one part, the whole run.
+            parts = [out]
         # Part k holds what ran between the (k-1)th and the kth read; the
         # last file (no suffix) is what ran after the final read.
         return [int(TOTALS.findall(Path(p).read_bytes())[-1]) for p in parts]
 
 
+def whole_run(args: list[str]) -> int:
+    """All instructions of one run on a stripped interpreter (one part)."""
+    (total,) = regions(args)
+    return total
+
+
+def per_op_by_difference(bench: str, scale: int, loop: str, ops: int) -> dict[str, float]:
+    """Where the interpreter has no ``time_perf_counter`` symbol to cut at
+    (a stripped build, such as the chroot's python3.15): the difference of
+    whole runs of ops and 3*ops operations, divided by the 2*ops between.
+    Start-up and set-up cancel out; only single-phase benchmarks."""
+    (metric,) = micro.metrics_of(bench)
+    done = [max(1, n // scale) * scale for n in (ops, 3 * ops)]
+    small, large = (whole_run([bench, str(scale), loop, "--ops", str(n)]) for n in done)
+    return {metric: (large - small) / (done[1] - done[0])}
+
+
 def per_op(bench: str, scale: int, loop: str, ops: int) -> dict[str, float]:
     counts = regions([bench, str(scale), loop, "--ops", str(ops)])
+    if len(counts) == 1 and len(micro.metrics_of(bench)) == 1:
+        return per_op_by_difference(bench, scale, loop, ops)
     # Every timed region is a (start, end) pair of reads: the even parts.
     timed = counts[1::2]
     metrics = micro.metrics_of(bench)
     if len(timed) != len(metrics):
         raise RuntimeError(f"{bench} on {loop}: {len(counts)} timer reads, "
-                           f"expected {2 * len(metrics)}")
+                           f"expected {2 * len(metrics)} (a stripped interpreter "
+                           "has no time_perf_counter symbol to cut at)")
     # The benchmarks run whole batches (bursts, tasks, threads): ops rounded
     # down to a multiple of the scale, at least one batch (micro.py).
     done = ops if bench == "timers" else max(1, ops // scale) * scale
