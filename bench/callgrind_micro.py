@@ -63,10 +63,12 @@ def whole_run(args: list[str]) -> int:
 def per_op_by_difference(bench: str, scale: int, loop: str, ops: int) -> dict[str, float]:
     """Where the interpreter has no ``time_perf_counter`` symbol to cut at
     (a stripped build, such as the chroot's python3.15): the difference of
-    whole runs of ops and 3*ops operations, divided by the 2*ops between.
+    whole runs of N and 3N operations (N: ops in whole batches), over 2N.
     Start-up and set-up cancel out; only single-phase benchmarks."""
     (metric,) = micro.metrics_of(bench)
-    done = [max(1, n // scale) * scale for n in (ops, 3 * ops)]
+    # Whole batches (see per_op), the larger run three times the smaller.
+    first = max(1, ops // scale) * scale
+    done = [first, 3 * first]
     small, large = (whole_run([bench, str(scale), loop, "--ops", str(n)]) for n in done)
     return {metric: (large - small) / (done[1] - done[0])}
 
