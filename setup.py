@@ -18,7 +18,7 @@ SYMBOLS = os.environ.get("FASTLOOP_SYMBOLS", "") not in ("", "0")
 
 MODULES = [
     "_handles", "_queue", "_timers", "_poller", "_fdtable", "_loop", "_transport", "_sockops",
-    "_accept", "_sockaddr", "_corebase", "_datagram", "_pipes", "_watchstate",
+    "_accept", "_sockaddr", "_corebase", "_datagram", "_pipes", "_watchstate", "_threadsafe",
 ]
 
 if DEBUG:

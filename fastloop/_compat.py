@@ -235,6 +235,12 @@ REGISTRY = (
             "subclassed by fastloop.Policy (no deprecation warning on access); "
             "where asyncio has no policies, fastloop.Policy is absent"),
     Private(events, "_ThreadSafeHandle", "built by call_soon_threadsafe", since=(3, 14)),
+    Private(getattr(events, "_ThreadSafeHandle", None), "_run",
+            "run from C by _threadsafe.run_threadsafe while it is the stdlib's own",
+            (_sig("self"),), since=(3, 14)),
+    Private(events.Handle, "_run",
+            "what _ThreadSafeHandle._run calls: run from C while it is the stdlib's own, "
+            "called for odd contexts or args", (_sig("self"),)),
     Private(threading, "_CRLock",
             "called by call_soon_threadsafe: a ThreadSafeHandle's lock, as threading.RLock()"),
     Private(constants, "ACCEPT_RETRY_DELAY", "read: the accept pause"),
@@ -278,7 +284,7 @@ def _threadsafe_handle_by_slots():
     """May call_soon_threadsafe fill a new ThreadSafeHandle's slots itself
     instead of running its Python __init__ chain? Only where the class and
     events.Handle have exactly the slots (and so the __init__) that
-    _loop.new_threadsafe_handle mirrors: 3.14 and 3.15."""
+    _threadsafe.new_threadsafe_handle mirrors: 3.14 and 3.15."""
     return (ThreadSafeHandle is not None
             and tuple(ThreadSafeHandle.__slots__) == ("_lock",)
             and ThreadSafeHandle.__mro__[1] is events.Handle

@@ -28,12 +28,18 @@ cdef class Handle:
     cdef _report(self, exc)
 
 
+# The stdlib's Handle._run reporting a callback's exception (any handle type).
+cdef report_callback_error(object handle, object callback, object args, object loop,
+                           object source_traceback, object exc)
+
 cdef Handle new_handle(object callback, object args, object loop, object context, bint debug)
 
 # The loop's handles that only it references are kept out of the cyclic GC
 # (_owned.h); own_handle() untracks one, verify_owned() re-tracks those that
 # were kept by their caller after all.
 cdef int own_handle(Handle h) except -1
+# The same for the stdlib's _ThreadSafeHandle (3.14+): the handle only.
+cdef int own_stdlib_handle(object h) except -1
 cdef void verify_owned() noexcept
 # The loop lets go of ``o`` (any queued object; the caller holds one reference).
 cdef void release_handle(PyObject* o) noexcept

@@ -21,6 +21,7 @@ from fastloop._owned cimport (
     PyTypeObject, fl_own, fl_track_if_shared, fl_visit_owned, inquiry, visitproc,
 )
 
+import contextvars
 import gc
 import sys
 
@@ -32,10 +33,13 @@ cdef extern from "Python.h":
     Py_ssize_t PyTuple_GET_SIZE(object o)
     object PyObject_Vectorcall(object callable, PyObject** args, size_t nargsf,
                                PyObject* kwnames)
+    PyTypeObject* Py_TYPE(PyObject* o)
+    bint PyObject_GC_IsTracked(object o)
 
 from fastloop import _compat
 
 cdef object _getframe = sys._getframe
+cdef object _Context = contextvars.Context
 cdef object _extract_stack = _compat.extract_stack
 cdef object _format_callback_source = _compat.format_callback_source
 
@@ -121,6 +125,11 @@ cdef class Handle:
         cdef object callback = self._callback
         cdef object args = self._args
         try:
+            if type(context) is not _Context:
+                # The stdlib calls ``self._context.run(...)``: whatever an odd
+                # context= object does with that (an AttributeError for most).
+                context.run(self._callback, *self._args)
+                return 0
             PyContext_Enter(context)
             try:
                 if PyTuple_CheckExact(args):
@@ -139,16 +148,22 @@ cdef class Handle:
         return 0
 
     cdef _report(self, exc):
-        loop = self._loop
-        cb = _format_callback_source(self._callback, self._args, loop.get_debug())
-        context = {
-            'message': f'Exception in callback {cb}',
-            'exception': exc,
-            'handle': self,
-        }
-        if self._source_traceback:
-            context['source_traceback'] = self._source_traceback
-        loop.call_exception_handler(context)
+        report_callback_error(self, self._callback, self._args, self._loop,
+                              self._source_traceback, exc)
+
+
+cdef report_callback_error(object handle, object callback, object args, object loop,
+                           object source_traceback, object exc):
+    """What the stdlib's Handle._run does with a callback's exception."""
+    cb = _format_callback_source(callback, args, loop.get_debug())
+    context = {
+        'message': f'Exception in callback {cb}',
+        'exception': exc,
+        'handle': handle,
+    }
+    if source_traceback:
+        context['source_traceback'] = source_traceback
+    loop.call_exception_handler(context)
 
 
 cdef Handle new_handle(object callback, object args, object loop, object context, bint debug):
@@ -186,7 +201,8 @@ cdef Py_ssize_t _unverified_count = 0
 cdef Py_ssize_t _unverified_capacity = 0
 
 
-cdef int own_handle(Handle h) except -1:
+cdef int _remember(PyObject* h) except -1:
+    # Into _unverified, with a reference of its own.
     global _unverified, _unverified_capacity, _unverified_count
     cdef PyObject** grown
     cdef Py_ssize_t cap
@@ -197,15 +213,38 @@ cdef int own_handle(Handle h) except -1:
             raise MemoryError()
         _unverified = grown
         _unverified_capacity = cap
-    Py_INCREF(h)
-    _unverified[_unverified_count] = <PyObject*>h
+    Py_INCREF(<object>h)
+    _unverified[_unverified_count] = h
     _unverified_count += 1
+    return 0
+
+
+cdef int own_handle(Handle h) except -1:
+    _remember(<PyObject*>h)
     h.owned = True
     fl_own(<PyObject*>h)
     if h.owns_context:
         # The handle alone references it; its traverse (below) visits it
         # through fl_visit_owned like a container visits the handle.
         fl_own(<PyObject*>h.ctx)
+    return 0
+
+
+# The stdlib's _ThreadSafeHandle (3.14+ call_soon_threadsafe) is owned the
+# same way, with the GC's tracked bit as its ``owned`` flag (nothing else
+# untracks one while it lives). Only the handle: its traverse is the stdlib's
+# and visits its context plainly, so the context stays tracked (an untracked
+# one would hide a cycle through its variables), and so does its lock.
+cdef object _ThreadSafeHandle = _compat.ThreadSafeHandle
+
+
+cdef inline bint _owned_stdlib(PyObject* o) noexcept:
+    return <object>Py_TYPE(o) is _ThreadSafeHandle and not PyObject_GC_IsTracked(<object>o)
+
+
+cdef int own_stdlib_handle(object h) except -1:
+    _remember(<PyObject*>h)
+    fl_own(<PyObject*>h)
     return 0
 
 
@@ -221,8 +260,11 @@ cdef inline void _disown(PyObject* h, Py_ssize_t holders) noexcept:
 
 
 cdef void release_handle(PyObject* o) noexcept:
-    if PyObject_TypeCheck(o, <PyTypeObject*>Handle) and (<Handle>o).owned:
-        _disown(o, 1)
+    if PyObject_TypeCheck(o, <PyTypeObject*>Handle):
+        if (<Handle>o).owned:
+            _disown(o, 1)
+    elif _owned_stdlib(o):
+        fl_track_if_shared(o, 1)
 
 
 cdef void verify_owned() noexcept:
@@ -240,7 +282,10 @@ cdef void verify_owned() noexcept:
         p = items[i]
         # Still owned, it sits in its container: that and this list hold one
         # reference each; one more and the caller kept it.
-        if (<Handle>p).owned and Py_REFCNT(<object>p) > 2:
+        if not PyObject_TypeCheck(p, <PyTypeObject*>Handle):
+            if _owned_stdlib(p):
+                fl_track_if_shared(p, 2)
+        elif (<Handle>p).owned and Py_REFCNT(<object>p) > 2:
             _disown(p, 0)
         Py_DECREF(<object>p)
     if _unverified == NULL:

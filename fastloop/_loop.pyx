@@ -40,9 +40,9 @@ from libc.math cimport INFINITY, fabs, isnan, nextafter
 from fastloop._fdtable cimport FdTable
 from fastloop._handles cimport (
     Handle,
-    PyContext_CopyCurrent,
     new_handle,
     own_handle,
+    own_stdlib_handle,
     release_handle,
     verify_owned,
 )
@@ -57,6 +57,7 @@ from fastloop._metrics cimport (
 )
 from fastloop._poller cimport FL_READ, FL_WRITE, Poller, ready_event
 from fastloop._queue cimport ReadyQueue
+from fastloop._threadsafe cimport new_threadsafe_handle, run_threadsafe
 from fastloop._timers cimport TimerHandle, TimerHeap, cancelled_dominate, new_timer
 
 import collections
@@ -64,7 +65,7 @@ import sys
 import threading
 import time as _time
 
-from fastloop import _compat
+from fastloop import _compat, _threadsafe
 
 cdef extern from "_sys.h" nogil:
     int FL_HAVE_MONOTONIC
@@ -83,11 +84,7 @@ cdef bint NAN_TIMEOUT_RAISES = _compat.NAN_TIMEOUT_RAISES
 cdef bint CLEANS_UP_FAILED_SETUP = _compat.RUN_FOREVER_CLEANS_UP_FAILED_SETUP
 cdef bint END_TIME_ADDS_ULP = _compat.END_TIME_ADDS_ULP
 cdef object _ThreadSafeHandle = _compat.ThreadSafeHandle
-cdef bint _THREADSAFE_BY_SLOTS = _compat.THREADSAFE_HANDLE_BY_SLOTS
-cdef object _RLOCK_FACTORY = _compat.RLOCK_FACTORY
-cdef object _C_RLOCK = _compat.C_RLOCK
-cdef object _threading = threading
-cdef object _object_new = object.__new__
+cdef bint _THREADSAFE_NATIVE = _threadsafe.NATIVE
 cdef object _monotonic = _time.monotonic
 cdef object _get_ident = threading.get_ident
 cdef object _get_asyncgen_hooks = sys.get_asyncgen_hooks
@@ -107,27 +104,6 @@ cdef object _futures_module = _compat.futures_module
 # traversals it saves.
 cdef enum:
     OWN_AFTER = 64
-
-
-cdef object new_threadsafe_handle(object callback, tuple args, object loop, object context):
-    """The stdlib's ThreadSafeHandle (3.14+) as its __init__ chain would leave
-    it outside debug mode, its slots filled here: the same class, fields and
-    lock, without two Python frames, a get_debug() call and threading.RLock's
-    frame per post (_compat.THREADSAFE_HANDLE_BY_SLOTS says where the slots
-    are the ones filled below)."""
-    cdef object h = _object_new(_ThreadSafeHandle)
-    h._context = PyContext_CopyCurrent() if context is None else context
-    h._loop = loop
-    h._callback = callback
-    h._args = args
-    h._cancelled = False
-    h._repr = None
-    h._source_traceback = None
-    # threading.RLock() is looked up per call, as __init__ does, so a patched
-    # one is honoured; unpatched, it returns the C lock made here directly.
-    factory = _threading.RLock
-    h._lock = _C_RLOCK() if factory is _RLOCK_FACTORY and _C_RLOCK is not None else factory()
-    return h
 
 
 # The phases of one iteration (LoopCore.run_once), in order.
@@ -274,7 +250,8 @@ cdef class LoopCore(FdTable):
             self._check_callback(callback, 'call_soon_threadsafe')
         if _ThreadSafeHandle is None:
             handle = new_handle(callback, args, self, context, self.debug)
-        elif _THREADSAFE_BY_SLOTS and not self.debug:
+        elif _THREADSAFE_NATIVE and not self.debug:
+            # The stdlib's class, made from C (_threadsafe.pyx).
             handle = new_threadsafe_handle(callback, args, self, context)
         else:
             # 3.14+: the stdlib's own class, whose cancel() and cancelled()
@@ -288,8 +265,12 @@ cdef class LoopCore(FdTable):
                 tb = handle._source_traceback
                 del tb[len(tb) - 1]
         self.ready.push(handle)
-        if _ThreadSafeHandle is None and self.ready.count > OWN_AFTER:
-            own_handle(handle)      # see _owned.h (the stdlib's class stays tracked)
+        if self.ready.count > OWN_AFTER:
+            # See _owned.h (of the stdlib's class, the handle only).
+            if _ThreadSafeHandle is None:
+                own_handle(handle)
+            else:
+                own_stdlib_handle(handle)
         self.wakeup()
         return handle
 
@@ -468,6 +449,7 @@ cdef class LoopCore(FdTable):
         cdef ReadyQueue ready = self.ready
         cdef Py_ssize_t _, ntodo = ready.count
         cdef object handle
+        cdef int ran
         for _ in range(ntodo):
             if ready.count == 0:
                 # A callback emptied the queue (close() from a callback, which
@@ -486,6 +468,15 @@ cdef class LoopCore(FdTable):
                 else:
                     (<Handle>handle)._run_native()
                 release_handle(<PyObject*>handle)
+            elif type(handle) is _ThreadSafeHandle and not self.debug:
+                # 3.14+ call_soon_threadsafe's handles: _run() from C, the
+                # cancelled check under the handle's lock (_threadsafe.pyx).
+                try:
+                    ran = run_threadsafe(handle)
+                finally:
+                    release_handle(<PyObject*>handle)   # owned? (_owned.h)
+                if not ran:
+                    continue
             else:
                 if handle._cancelled:
                     continue

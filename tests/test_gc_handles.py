@@ -70,11 +70,11 @@ def _each_loop(scenario, **kwargs):
     return results["fastloop"]
 
 
-def _call_soon_ran(factory):
+def _call_soon_ran(factory, post="call_soon"):
     loop = factory()
     try:
         obj = Holder(loop)
-        obj.h = loop.call_soon(obj.cb)
+        obj.h = getattr(loop, post)(obj.cb)
         ref = weakref.ref(obj)
         _spin(loop)
         calls = obj.calls
@@ -84,11 +84,11 @@ def _call_soon_ran(factory):
         loop.close()
 
 
-def _call_soon_cancelled(factory):
+def _call_soon_cancelled(factory, post="call_soon"):
     loop = factory()
     try:
         obj = Holder(loop)
-        obj.h = loop.call_soon(obj.cb)
+        obj.h = getattr(loop, post)(obj.cb)
         obj.h.cancel()
         ref = weakref.ref(obj)
         del obj
@@ -131,12 +131,19 @@ async def _sleep(delay):
     await asyncio.sleep(delay)
 
 
-def test_cycle_through_a_handle_that_ran_is_collected():
-    assert _each_loop(_call_soon_ran) == (1, True)
+# call_soon_threadsafe: on 3.14+ the stdlib's _ThreadSafeHandle, which the
+# loop owns like its own handles (the handle only, not its context or lock).
+POSTS = ["call_soon", "call_soon_threadsafe"]
 
 
-def test_cycle_through_a_cancelled_handle_is_collected():
-    assert _each_loop(_call_soon_cancelled) is True
+@pytest.mark.parametrize("post", POSTS)
+def test_cycle_through_a_handle_that_ran_is_collected(post):
+    assert _each_loop(_call_soon_ran, post=post) == (1, True)
+
+
+@pytest.mark.parametrize("post", POSTS)
+def test_cycle_through_a_cancelled_handle_is_collected(post):
+    assert _each_loop(_call_soon_cancelled, post=post) is True
 
 
 @pytest.mark.parametrize("others", [0, 300])
@@ -229,7 +236,7 @@ def test_queued_handles_are_not_gc_objects_until_they_escape():
 _var = contextvars.ContextVar("test_gc_handles")
 
 
-def _cycle_through_context(factory, timer):
+def _cycle_through_context(factory, timer, post="call_soon"):
     """obj -> loop -> queue/heap -> handle -> its context -> _var's value -> obj:
     the only path back to obj runs through the context the loop copied."""
     loop = factory()
@@ -240,7 +247,7 @@ def _cycle_through_context(factory, timer):
         if timer:
             loop.call_later(3600, lambda: None)
         else:
-            loop.call_soon(lambda: None)
+            getattr(loop, post)(lambda: None)
 
     contextvars.copy_context().run(schedule, obj, loop)
     refs = [weakref.ref(obj), weakref.ref(loop)]
@@ -255,6 +262,37 @@ def _cycle_through_context(factory, timer):
 @pytest.mark.parametrize("timer", [False, True])
 def test_cycle_through_a_copied_context_is_collected(timer):
     assert _each_loop(_cycle_through_context, timer=timer) == [True, True]
+
+
+def test_cycle_through_a_threadsafe_handles_context_is_collected():
+    assert _each_loop(_cycle_through_context, timer=False,
+                      post="call_soon_threadsafe") == [True, True]
+
+
+def test_queued_threadsafe_handles_are_not_gc_objects_until_they_escape():
+    import fastloop
+    from fastloop import _compat
+
+    cls = _compat.ThreadSafeHandle or fastloop.Handle
+
+    def tracked():
+        return sum(type(o) is cls for o in gc.get_objects())
+
+    loop = fastloop.new_event_loop()
+    try:
+        before = tracked()
+        for _ in range(1000):
+            loop.call_soon_threadsafe(lambda: None)
+        gc.collect()
+        # Only the first few (a short queue is not worth owning) stay tracked.
+        assert 0 <= tracked() - before <= FILL
+        kept = loop.call_soon_threadsafe(lambda: None)
+        _spin(loop)
+        # It ran and someone still holds it: an ordinary GC object again.
+        assert gc.is_tracked(kept)
+        assert tracked() - before == 1
+    finally:
+        loop.close()
 
 
 @pytest.mark.parametrize("how", ["get_context", "_context"])
