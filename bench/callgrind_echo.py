@@ -2,7 +2,7 @@
 
     python bench/callgrind_echo.py [--loops fastloop,rloop,uvloop,asyncio]
         [--rows protocol:1024,protocol:10240,streams:102400,sockets:102400]
-        [--connections 10] [--strace] [--keep DIR]
+        [--connections 10] [--messages SHORT,LONG] [--strace] [--faults] [--keep DIR]
 
 For every loop and row, ``bench/servers.py`` runs under
 ``valgrind --tool=callgrind`` twice, driven by ``bench/loadgen.c`` with a
@@ -12,7 +12,11 @@ difference in instructions divided by the difference in messages is what one
 more message costs the server (user space: the interpreter, the loop, libc;
 the kernel's side is not counted). With ``--strace`` the same two runs go
 under ``strace -f -c`` as well and the syscalls per message are printed by
-name.
+name. With ``--faults`` they run once more without any tool (server and
+load generator pinned to a CPU each, as in ``make bench``), and the
+server's minor page faults (``/proc/PID/stat``, read just before it is
+stopped) per message are printed: a read that gets fresh pages from the
+kernel (an ``mmap``'d or newly grown heap block) pays one fault per 4 KiB.
 
 The numbers are repeatable on a loaded machine, unlike timings, which is why
 this is the tool for per-message work; ``make bench`` is the one for speed.
@@ -58,26 +62,44 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+def minor_faults(pid: int) -> int:
+    # Field 10 of /proc/PID/stat; the command name (field 2) may hold spaces.
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[7])
+
+
 def run_once(tool: list[str], loop: str, mode: str, size: int, connections: int,
-             messages: int, loadgen: Path, env: dict) -> int:
-    """Serve `messages` round trips under `tool`; returns the messages done."""
+             messages: int, loadgen: Path, env: dict, faults: list | None = None) -> int:
+    """Serve `messages` round trips under `tool`; returns the messages done
+    (and appends the server's minor faults so far to `faults`, if given)."""
     cmd = tool + [sys.executable, str(BENCH / "servers.py"), "--loop", loop, "--mode", mode,
                   "--port", "0", "--lifetime", "900"]
+    # Without a tool (--faults) the run has the bench's shape: server and
+    # load generator pinned to a CPU each, so the server falls behind as it
+    # does there and every read finds a whole message waiting.
+    cpus = sorted(os.sched_getaffinity(0))
+    pin = not tool and len(cpus) >= 2
+
+    def on_cpu(cpu: int):
+        return (lambda: os.sched_setaffinity(0, {cpu})) if pin else None
+
     server = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=env)
+                              env=env, preexec_fn=on_cpu(cpus[0]))
     try:
         ready, _, _ = select.select([server.stdout], [], [], 600)
         port = server.stdout.readline().strip() if ready else ""
         if not port.isdigit():
             raise RuntimeError(f"{loop} {mode}: server did not start: {server.stderr.read()}")
         lg = subprocess.run([str(loadgen), HOST, port, str(connections), str(size), "600", "0",
-                             str(messages)], capture_output=True, text=True, timeout=700)
+                             str(messages)], capture_output=True, text=True, timeout=700,
+                            preexec_fn=on_cpu(cpus[-1]))
         if lg.returncode != 0:
             raise RuntimeError(f"{loop} {mode}: loadgen exit {lg.returncode}: {lg.stderr}")
         done = json.loads(lg.stdout)["messages_total"]
         # SIGINT stops the loop (servers.py), so the tool writes its data;
         # under strace the server is the tracer's child.
-        target = server.pid if tool[0] != "strace" else _children(server.pid)[0]
+        target = server.pid if not tool or tool[0] != "strace" else _children(server.pid)[0]
+        if faults is not None:
+            faults.append(minor_faults(target))
         os.kill(target, signal.SIGINT)
         server.wait(120)
         return done
@@ -121,7 +143,7 @@ def syscalls(path: Path) -> dict[str, int]:
 
 
 def measure(loop: str, mode: str, size: int, args, loadgen: Path, env: dict, tmp: Path) -> dict:
-    short, long_ = COUNTS.get(size, (1000, 5000))
+    short, long_ = args.messages or COUNTS.get(size, (1000, 5000))
     result = {}
     ins, done = [], []
     for n in (short, long_):
@@ -154,6 +176,11 @@ def measure(loop: str, mode: str, size: int, args, loadgen: Path, env: dict, tmp
                 per[name] = round(d, 2)
         result["syscalls_per_msg"] = dict(sorted(per.items(), key=lambda kv: -kv[1]))
         result["syscalls_total"] = round(sum(per.values()), 2)
+    if args.faults:
+        faults, done = [], []
+        for n in (short, long_):
+            done.append(run_once([], loop, mode, size, args.connections, n, loadgen, env, faults))
+        result["faults_per_msg"] = (faults[1] - faults[0]) / (done[1] - done[0])
     return result
 
 
@@ -162,13 +189,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loops", default="fastloop,rloop,uvloop,asyncio")
     parser.add_argument("--rows", default=DEFAULT_ROWS, help="MODE:SIZE,... (servers.py modes)")
     parser.add_argument("--connections", type=int, default=10)
+    defaults = ", ".join(f"{size}: {short},{long_}" for size, (short, long_) in COUNTS.items())
+    parser.add_argument("--messages",
+                        help=f"SHORT,LONG: the two runs' messages (default by size: {defaults})")
     parser.add_argument("--strace", action="store_true", help="also count syscalls per message")
+    parser.add_argument("--faults", action="store_true",
+                        help="also count the server's minor page faults per message")
     parser.add_argument("--keep", help="keep the callgrind files in this folder")
     parser.add_argument("--top", type=int, default=0,
                         help="also list the N functions that cost the most per message")
     parser.add_argument("--inclusive", action="store_true",
                         help="--top by inclusive cost (default: exclusive)")
     args = parser.parse_args(argv)
+    if args.messages:
+        args.messages = tuple(int(n) for n in args.messages.split(","))
+        if len(args.messages) != 2 or not 0 < args.messages[0] < args.messages[1]:
+            parser.error("--messages takes SHORT,LONG with 0 < SHORT < LONG")
     if shutil.which("valgrind") is None:
         print("callgrind_echo: valgrind is not installed", file=sys.stderr)
         return 1
@@ -191,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{mode:9} {size:>7} {loop:9} failed: {exc}", flush=True)
                     continue
                 line = f"{mode:9} {size:>7} {loop:9} {r['instr_per_msg']:>10,.0f} instr/msg"
+                if "faults_per_msg" in r:
+                    line += f"  {r['faults_per_msg']:6.2f} minor faults/msg"
                 if "syscalls_total" in r:
                     line += f"  {r['syscalls_total']:5.2f} syscalls/msg {r['syscalls_per_msg']}"
                 print(line, flush=True)

@@ -414,21 +414,22 @@ def frameworks_markdown(data: dict) -> str:
     return _finish(out, notes, data)
 
 
-def _summary_cell(rate: float | None, cpu: float | None, best: bool) -> str:
+def _summary_cell(rate: float | None, cpu: float | None, best: bool, unit: str = "µs") -> str:
     if rate is None:
         return "—"
-    text = f"{rate:,.0f}" + (f" · {cpu:.1f} µs" if cpu is not None else "")
+    text = f"{rate:,.0f}" + (f" · {cpu:.1f} {unit}" if cpu is not None else "")
     return f"**{text}**" if best else text
 
 
 def _summary_line(label: str, by_loop: dict[str, dict], rate_key: str, cpu_key: str,
-                  loops: tuple[str, ...]) -> str:
+                  loops: tuple[str, ...], unit: str = "µs") -> str:
     # The loops only: the C epoll server's line stays in the full echo tables.
     rates = {lp: r.get(rate_key) for lp, r in by_loop.items()
              if r.get(rate_key) and lp != C_SERVER}
     best = max(rates.values(), default=None)
     cells = [_summary_cell(rates.get(lp), by_loop.get(lp, {}).get(cpu_key),
-                           rates.get(lp) is not None and rates.get(lp) == best) for lp in loops]
+                           rates.get(lp) is not None and rates.get(lp) == best, unit)
+             for lp in loops]
     others = [v for lp, v in rates.items() if lp != "fastloop"]
     return (f"| {label} | " + " | ".join(cells)
             + f" | {_ratio(rates.get('fastloop'), rates.get('asyncio'))}"
@@ -470,7 +471,7 @@ def summary_markdown(echo: dict | None, pipe: dict | None, frameworks: dict | No
         group = {r["loop"]: r for r in pipe["median"]}
         out.append(_summary_line(f"pipe through cat, {pipe['config']['chunk'] // 1024} KiB "
                                  "writes (MB/s · CPU s/GiB)", group, "mb_per_s",
-                                 "cpu_s_per_gib", loops))
+                                 "cpu_s_per_gib", loops, unit="s"))
     if frameworks:
         for row in frameworks["config"]["rows"]:
             group = {m["loop"]: m for m in frameworks["median"] if m["row"] == row}

@@ -24,7 +24,7 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes
 from libc.errno cimport errno
 
 from fastloop._corebase cimport ReaderCore, os_error, would_block
-from fastloop._readbytes cimport COPY_MAX, read_bytes, read_guessed, recv
+from fastloop._readbytes cimport read_guessed, recv
 
 
 from fastloop import _compat
@@ -49,13 +49,14 @@ cdef enum:
     READ_GET_BUFFER = 1
     READ_OTHER = 2
 
-# Small reads land here (the part of a read beyond the size guessed from the
-# last one, or a connection's first read) and are copied into a bytes object
-# of their size: allocating (and shrinking) a 256 KiB bytes object per read
-# cost ~700 instructions of malloc work per 1 KiB message. One
-# buffer for every transport: the GIL is held from the recv() into it until
-# the bytes object is made or joined (a bytes object is not GC-tracked, so making one
-# never runs Python code). A free-threaded build would need one per loop.
+# A connection's first read lands here, and the part of a read beyond the
+# size guessed from the last one; both are copied into the bytes object
+# data_received() gets. (Allocating and shrinking a 256 KiB bytes object per
+# read instead cost ~700 instructions of malloc work per 1 KiB message, and
+# an mmap plus a page fault per 4 KiB at 100 KiB: read_guessed's docstring.)
+# One buffer for every transport: the GIL is held from the recv() into it
+# until the bytes object is made or grown (a bytes object is not GC-tracked,
+# so neither runs Python code). A free-threaded build would need one per loop.
 cdef char _scratch[READ_BUFFER_SIZE]
 
 cdef str _stdlib_read_ready_name = _compat.SelectorSocketTransport._read_ready.__qualname__
@@ -83,10 +84,9 @@ cdef class TransportCore(ReaderCore):
     cdef public bint eof
     cdef readonly object read_cb    # _read_ready_cb; set by _set_read_ready_cb()
     cdef int read_mode
-    # The size of the last read (0: none yet). Above COPY_MAX: receive
-    # straight into a 256 KiB bytes object, shrunk after (no copy of a large
-    # read); else the next read likely brings the same size (a request, a
-    # reply, an echo): see read_data.
+    # The size of the last read (0: none yet): the next read likely brings
+    # the same size (a request, a reply, an echo), so it receives that much
+    # straight into the bytes object data_received() gets (see read_data).
     cdef Py_ssize_t last_read
 
     def __cinit__(self, transport):
@@ -126,16 +126,12 @@ cdef class TransportCore(ReaderCore):
         cdef int err = 0
         if self.conn_lost:
             return 0
-        if self.last_read > COPY_MAX:
-            # Received straight into the bytes object data_received() gets,
-            # then shrunk: copying a large read out of the scratch buffer cost
-            # more (100 KiB streams echo: ~10 % of the server's CPU).
-            data = read_bytes(self.fd, READ_BUFFER_SIZE, True, &n, &err)
-            if self.no_data(n, err):
-                return 0
-        elif self.last_read:
+        if self.last_read:
             # One read of up to 256 KiB, as always, its first part straight
-            # into an object of the last read's size (_readbytes.pxd).
+            # into an object of the last read's size (_readbytes.pxd), large
+            # or small: a repeated size is never copied, and no read
+            # allocates 256 KiB to shrink it after (which glibc serves with
+            # mmap, page faults and munmap: read_guessed's docstring).
             data = read_guessed(self.fd, READ_BUFFER_SIZE, self.last_read, _scratch, &n, &err)
             if self.no_data(n, err):
                 return 0

@@ -8,6 +8,9 @@ types, exception-handler messages) must match.
 import asyncio
 import inspect
 import socket
+import sys
+import threading
+import tracemalloc
 
 import pytest
 from conftest import LOOPS
@@ -568,10 +571,10 @@ def test_closed_transport_is_freed_without_the_cyclic_gc():
 @pytest.mark.parametrize("loop_name", LOOPS)
 def test_reads_of_changing_sizes_arrive_whole(loop_name):
     # The native read guesses each read's size from the last one: the same
-    # size, a smaller one (the bytes object is shrunk), a larger one (joined
-    # with the rest from the scratch buffer) and a large one (straight into a
-    # 256 KiB object) must all reach data_received byte for byte.
-    sizes = [1000, 1000, 10, 5000, 3, 40000, 7, 1000]
+    # size, a smaller one (the bytes object is shrunk), a larger one (grown,
+    # the rest copied in from the scratch buffer), small or large, must all
+    # reach data_received byte for byte.
+    sizes = [1000, 1000, 10, 5000, 3, 40000, 7, 1000, 102400, 102400, 61440, 153600, 20, 102400]
     payloads = [bytes((i * 7 + j) % 251 for j in range(n)) for i, n in enumerate(sizes)]
 
     async def main(loop):
@@ -602,3 +605,67 @@ def test_reads_of_changing_sizes_arrive_whole(loop_name):
     result, errors = run_on(loop_name, main)
     assert result == b"".join(payloads)
     assert errors == []
+
+
+def test_a_read_allocates_no_more_than_it_delivers():
+    # fastloop only: the stdlib's recv(256 KiB) allocates 256 KiB per read
+    # and shrinks it, which glibc serves with mmap, a page fault per 4 KiB
+    # and munmap whenever the block is above its mmap threshold (128 KiB
+    # until a large block is freed whole). fastloop's read allocates the
+    # size of the previous read (then shrinks or grows it to what came), so
+    # the memory a read takes is the larger of this and the last chunk.
+    # Measured with tracemalloc's peak between two data_received() calls;
+    # each message is sent once the last one has arrived whole, from a
+    # thread with a blocking socket (the loop allocates nothing for it).
+    kib = 1024
+    sizes = [100 * kib] * 4 + [60 * kib, 100 * kib, 150 * kib, 150 * kib, 20 * kib, 100 * kib]
+    payloads = [bytes((i * 13 + j) % 253 for j in range(n)) for i, n in enumerate(sizes)]
+    slack = 16 * kib  # the iteration's own small objects
+
+    async def main(loop):
+        received = bytearray()
+        reads = []          # (chunk size, peak traced memory above the last mark)
+        arrived = threading.Event()
+        state = {"base": 0, "expected": 0}
+
+        class Sink(asyncio.Protocol):
+            def data_received(self, data):
+                _, peak = tracemalloc.get_traced_memory()
+                reads.append((len(data), peak - state["base"]))
+                received.extend(data)
+                if len(received) == state["expected"]:
+                    arrived.set()
+                # The mark leaves this chunk out: it is freed on return.
+                tracemalloc.reset_peak()
+                state["base"] = tracemalloc.get_traced_memory()[0] - sys.getsizeof(data)
+
+        server = await loop.create_server(Sink, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+
+        def client():
+            with socket.create_connection(("127.0.0.1", port)) as sock:
+                for payload in payloads:
+                    arrived.clear()
+                    state["expected"] += len(payload)
+                    sock.sendall(payload)
+                    assert arrived.wait(30)
+
+        tracemalloc.start()
+        try:
+            tracemalloc.reset_peak()
+            state["base"] = tracemalloc.get_traced_memory()[0]
+            await loop.run_in_executor(None, client)
+        finally:
+            tracemalloc.stop()
+        server.close()
+        return bytes(received), reads
+
+    (data, reads), errors = run_on("fastloop", main)
+    assert errors == []
+    assert data == b"".join(payloads)
+    # The first read's figure also holds the connection's set-up.
+    previous = reads[0][0]
+    for size, taken in reads[1:]:
+        assert size <= 256 * kib
+        assert taken <= max(size, previous) + slack, (size, previous, taken, reads)
+        previous = size

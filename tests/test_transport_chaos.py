@@ -8,7 +8,7 @@ SO_RCVBUF on both sockets. Each sequence runs on fastloop and on
 asyncio.SelectorEventLoop; the outcome compared is:
 
 * the exact byte stream each side received (concatenated: chunk boundaries
-  depend on timing),
+  depend on timing), except on a connection the peer reset (see key()),
 * each side's protocol callbacks by kind (consecutive data_received calls
   collapsed into one), connection_lost with the exception's type,
 * what every operation raised (or not), and the exception-handler messages.
@@ -45,8 +45,10 @@ DELIVERY_TIMEOUT = 3.0
 
 # How many examples ran, how many were compared, how many were rejected
 # because the stdlib disagreed with itself or did not settle.
+# "reset_lengths_differ": compared examples where a stream the peer reset
+# ended at another byte on each loop (kernel timing, see key()).
 STATS = {"examples": 0, "compared": 0, "stdlib_nondeterministic": 0, "stdlib_unsettled": 0,
-         "rechecked": 0, "mismatches": 0}
+         "rechecked": 0, "mismatches": 0, "reset_lengths_differ": 0}
 
 
 class Recorder(asyncio.Protocol):
@@ -282,9 +284,36 @@ def run_on(loop_name, sc):
     return out
 
 
+# How a side's connection ends when its peer reset it: the peer's socket was
+# closed with unread data in its receive queue (or aborted), and Linux then
+# sends RST and discards the peer's send queue, whatever of it was not sent yet.
+RESET_BY_PEER = ("lost:ConnectionResetError", "lost:BrokenPipeError")
+
+
+def reset_by_peer(out, s):
+    events = out["events"].get(s)
+    return bool(events) and events[-1] in RESET_BY_PEER
+
+
 def key(out):
-    """What must be equal between the loops (the 'written' log is an oracle input)."""
-    return (out["data"], out["events"], out["results"], out["errors"])
+    """What must be equal between the loops (the 'written' log is an oracle input).
+
+    A stream the peer reset is compared by the oracle only (a prefix of what
+    the peer wrote), not to the byte: where it ends is the peer's kernel send
+    queue at the reset, i.e. how much of the peer's last send(2) the receiver's
+    window let out, and that window is reopened by the receiver's delayed-ACK
+    timer (wall clock) by as much as the receiver has read by then (the loop's
+    speed). A long run found a sequence whose server got 1,820 B less on the
+    stdlib (under a load of 27) and all of it on fastloop (the fixed case
+    "close_with_unread_data" below): the same sends and the same close on both
+    loops, only the last 1,820 B still unsent (SIOCOUTQNSD) at the client's
+    close on the stdlib. On 3.11 each loop gives both lengths across runs; on
+    3.15 the stdlib loses them and fastloop does not, until a 4 us callback per
+    iteration slows fastloop to the stdlib's pace, and then it loses them too.
+    """
+    data = {s: "reset: a prefix of the peer's stream" if reset_by_peer(out, s) else d
+            for s, d in out["data"].items()}
+    return (data, out["events"], out["results"], out["errors"])
 
 
 def check_oracle(out):
@@ -340,6 +369,8 @@ def differential(sc):
                 return
     assert key(f) == key(a), describe(a, f)
     STATS["compared"] += 1
+    if f["data"] != a["data"]:
+        STATS["reset_lengths_differ"] += 1
 
 
 def describe(a, f):
@@ -401,6 +432,21 @@ FIXED = {
         "keep_open_on_eof": {"client": False, "server": True},
         "get_buffer": {"client": 1024, "server": 7},
     },
+    # Found by a long run (see key()): the client closes while the paused
+    # server has not read its 198,266 B, the server then answers with 39,827 B
+    # the closing client never reads, so the client's socket resets the
+    # connection when its write buffer has drained; the server reads 7 B per
+    # event meanwhile.
+    "close_with_unread_data": {
+        "ops": [("pause_reading", "server"), ("writelines", "client", [198266], 475078),
+                ("run", 1), ("run", 2), ("close", "client"), ("limits", "client", None),
+                ("resume_reading", "server"), ("limits", "client", None),
+                ("resume_reading", "server"), ("write", "server", 39827, 1895), ("idle",),
+                ("idle",)],
+        "sndbuf": {"client": 2048, "server": 2048}, "rcvbuf": {"client": 32768, "server": 32768},
+        "keep_open_on_eof": {"client": True, "server": False},
+        "get_buffer": {"client": 7, "server": 7},
+    },
     "abort_with_unread_data": {
         "ops": [("pause_reading", "client"), ("write", "server", 100_000, 5), ("idle",),
                 ("abort", "client"), ("write", "server", 100, 6), ("idle",)],
@@ -453,7 +499,41 @@ def test_fixed_sequences_outcomes():
     out = run_on("asyncio", FIXED["get_buffer_small"])
     assert out["data"]["server"] == payload(100_000, 8)
     assert out["data"]["client"] == payload(3000, 9) + payload(5, 10)
+    out = run_on("asyncio", FIXED["close_with_unread_data"])
+    assert out["events"] == {"client": ["made", "pause", "resume", "lost:NoneType"],
+                             "server": ["made", "data", "lost:ConnectionResetError"]}
+    assert out["data"]["client"] == b""
+    assert 0 < len(out["data"]["server"]) <= 198266
+    assert payload(198266, 475078).startswith(out["data"]["server"])
     out = run_on("asyncio", FIXED["abort_with_unread_data"])
     assert out["events"]["client"][-1] == "lost:NoneType"
     assert out["events"]["server"][-1] == "lost:ConnectionResetError"
     assert out["results"].count("abort") == 1
+
+
+def test_key_compares_a_reset_stream_by_the_oracle_only():
+    # The harness itself: two outcomes that differ only in where a stream the
+    # peer reset ended are the same; any other difference in the bytes is not.
+    sent = payload(5000, 3)
+
+    def outcome(server_got, server_end, client_got=b""):
+        return {"data": {"client": client_got, "server": server_got},
+                "events": {"client": ["made", "lost:NoneType"],
+                           "server": ["made", "data", server_end]},
+                "results": ["write", "close", "idle"], "errors": [],
+                "written": {"client": sent, "server": b""}, "closed": {"client"}}
+
+    full = outcome(sent, "lost:ConnectionResetError")
+    cut = outcome(sent[:3180], "lost:ConnectionResetError")
+    for out in (full, cut):
+        check_oracle(out)
+    assert key(full) == key(cut)
+    assert key(outcome(sent, "lost:BrokenPipeError")) == key(outcome(b"", "lost:BrokenPipeError"))
+    # Not reset: every byte counts.
+    assert key(outcome(sent, "lost:NoneType")) != key(outcome(sent[:3180], "lost:NoneType"))
+    # The reset side's peer is compared to the byte all the same.
+    assert key(outcome(sent, "lost:ConnectionResetError", b"ab")) != key(
+        outcome(sent, "lost:ConnectionResetError", b"a"))
+    # And the oracle still rejects bytes the peer never wrote.
+    with pytest.raises(AssertionError):
+        check_oracle(outcome(sent[:10] + b"?", "lost:ConnectionResetError"))
