@@ -31,6 +31,7 @@ import atexit
 import json
 import os
 import sys
+import warnings
 
 import fastloop
 
@@ -80,7 +81,13 @@ def _keep_policy_installed():
     set_event_loop_policy._fastloop_compat_original = original
     asyncio.events.set_event_loop_policy = set_event_loop_policy
     asyncio.set_event_loop_policy = set_event_loop_policy
-    set_event_loop_policy(None)
+    # The harness's own install is no call of the suite's: on 3.14+ the stdlib
+    # deprecates set_event_loop_policy, and a suite whose pytest config says
+    # filterwarnings = error (uvicorn, aiohttp) would die at configure time on
+    # it. Calls the suite itself makes still warn as the stdlib does.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        set_event_loop_policy(None)
 
 
 def _patch_loop_names():
