@@ -33,6 +33,7 @@ cdef extern from "Python.h":
     Py_ssize_t PyTuple_GET_SIZE(object o)
     object PyObject_Vectorcall(object callable, PyObject** args, size_t nargsf,
                                PyObject* kwnames)
+    void* PyVectorcall_Function(object callable)
     PyTypeObject* Py_TYPE(PyObject* o)
     bint PyObject_GC_IsTracked(object o)
 
@@ -132,9 +133,11 @@ cdef class Handle:
                 return 0
             PyContext_Enter(context)
             try:
-                if PyTuple_CheckExact(args):
+                if PyTuple_CheckExact(args) and PyVectorcall_Function(callback) != NULL:
                     # The arguments straight from the tuple (vectorcall)
                     # instead of tp_call, which unpacks the tuple again.
+                    # Callables without vectorcall (a Task's step wrapper)
+                    # take the tuple as it is, below.
                     PyObject_Vectorcall(callback, (<PyTupleObject*>args).ob_item,
                                         PyTuple_GET_SIZE(args), NULL)
                 else:
