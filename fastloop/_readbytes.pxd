@@ -9,6 +9,7 @@ from libc.string cimport memcpy
 cdef extern from "_sys.h" nogil:
     ssize_t recv(int fd, void* buf, size_t n, int flags)
     ssize_t read(int fd, void* buf, size_t n)
+    void fl_settle_heap()
 
 cdef extern from "sys/uio.h" nogil:
     struct iovec:
@@ -20,6 +21,9 @@ cdef extern from "sys/uio.h" nogil:
 # large block goes back at once; a larger one is shrunk in place.
 cdef enum:
     COPY_MAX = 16384
+    # From this size on a read's object is worth keeping out of glibc's
+    # trim-and-refault cycle (fl_settle_heap in _sys.h).
+    LARGE_READ = 65536
 
 
 cdef inline object resized(PyObject* raw, Py_ssize_t size):
@@ -78,6 +82,8 @@ cdef inline object read_guessed(int fd, Py_ssize_t size, Py_ssize_t guess, char*
     kernel time per message against 2 and 57)."""
     cdef iovec iov[2]
     cdef PyObject* raw
+    if guess >= LARGE_READ:
+        fl_settle_heap()
     data = PyBytes_FromStringAndSize(NULL, guess)
     iov[0].iov_base = PyBytes_AS_STRING(data)
     iov[0].iov_len = guess

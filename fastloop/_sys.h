@@ -9,6 +9,7 @@
 #define FASTLOOP_SYS_H
 
 #include <errno.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <time.h>
 #include <unistd.h>
@@ -171,6 +172,29 @@ static inline int fl_accept4(int fd, struct sockaddr *addr, socklen_t *len)
 static inline int fl_accept4(int fd, struct sockaddr *addr, socklen_t *len)
 { (void)fd; (void)addr; (void)len; return -ENOSYS; }
 #endif
+
+/* glibc serves a block at or above its mmap threshold (128 KiB at start) by
+ * mmap, and when such a block is freed whole it raises that threshold to the
+ * block's size and its heap-trim threshold to twice that: the state a program
+ * reaches after its first large free. The transports' reads never free a
+ * large block whole (each bytes object is sized to the data), so a server
+ * whose only large objects are its 64-128 KiB reads would never reach it, and
+ * glibc would trim the top of the heap after each freed read and fault the
+ * pages back in on the next (22 faults per 100 KiB echo message). Freeing one
+ * large block, once, when reads first get large, lets glibc adjust as it
+ * would for any program. Called with the GIL held. */
+static inline void fl_settle_heap(void)
+{
+#ifdef __GLIBC__
+    static int settled;
+    if (!settled) {
+        void *volatile block;   /* volatile: the pair must not be optimised away */
+        settled = 1;
+        block = malloc(1 << 20);
+        free(block);
+    }
+#endif
+}
 
 /* Where a sockaddr_un's path starts (the rest of the address length). */
 #define FL_SUN_PATH_OFFSET offsetof(struct sockaddr_un, sun_path)
