@@ -28,6 +28,8 @@ cdef class Handle:
     cdef _report(self, exc)
 
 
+# context.run(callback, *args) for an exact contextvars.Context (any handle type).
+cdef int call_in_context(object context, object callback, object args) except -1
 # The stdlib's Handle._run reporting a callback's exception (any handle type).
 cdef report_callback_error(object handle, object callback, object args, object loop,
                            object source_traceback, object exc)

@@ -1,10 +1,6 @@
 # cython: freethreading_compatible = False
 # cython: binding=False
-# (Methods are plain method descriptors, which the interpreter calls through
-# its specialised CALL instructions, not Cython function objects; no-argument
-# methods user code calls per event are also METH_NOARGS, via
-# always_allow_keywords(False). Module-level functions installed on Python
-# classes need binding, so the transport modules keep it.)
+# (Plain method descriptors: docs/design.md, "Handles and timers".)
 """Callback handles: what ``call_soon`` returns and what the ready queue holds.
 
 Same public surface as ``asyncio.Handle`` (``cancel``, ``cancelled``,
@@ -121,29 +117,17 @@ cdef class Handle:
 
     cdef int _run_native(self) except -1:
         cdef object context = self.ctx
-        # Local references: the callback may cancel its own handle, which
-        # drops the handle's.
+        # Held here: the callback may cancel its own handle, which drops the
+        # handle's references.
         cdef object callback = self._callback
         cdef object args = self._args
         try:
             if type(context) is not _Context:
                 # The stdlib calls ``self._context.run(...)``: whatever an odd
                 # context= object does with that (an AttributeError for most).
-                context.run(self._callback, *self._args)
+                context.run(callback, *args)
                 return 0
-            PyContext_Enter(context)
-            try:
-                if PyTuple_CheckExact(args) and PyVectorcall_Function(callback) != NULL:
-                    # The arguments straight from the tuple (vectorcall)
-                    # instead of tp_call, which unpacks the tuple again.
-                    # Callables without vectorcall (a Task's step wrapper)
-                    # take the tuple as it is, below.
-                    PyObject_Vectorcall(callback, (<PyTupleObject*>args).ob_item,
-                                        PyTuple_GET_SIZE(args), NULL)
-                else:
-                    callback(*args)
-            finally:
-                PyContext_Exit(context)
+            call_in_context(context, callback, args)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
@@ -153,6 +137,24 @@ cdef class Handle:
     cdef _report(self, exc):
         report_callback_error(self, self._callback, self._args, self._loop,
                               self._source_traceback, exc)
+
+
+cdef int call_in_context(object context, object callback, object args) except -1:
+    """``context.run(callback, *args)`` for a real Context, without the method
+    call. The caller holds references to ``callback`` and ``args``."""
+    PyContext_Enter(context)
+    try:
+        if PyTuple_CheckExact(args) and PyVectorcall_Function(callback) != NULL:
+            # The arguments straight from the tuple (vectorcall) instead of
+            # tp_call, which unpacks the tuple again. Callables without
+            # vectorcall (a Task's step wrapper) take the tuple as it is.
+            PyObject_Vectorcall(callback, (<PyTupleObject*>args).ob_item,
+                                PyTuple_GET_SIZE(args), NULL)
+        else:
+            callback(*args)
+    finally:
+        PyContext_Exit(context)
+    return 0
 
 
 cdef report_callback_error(object handle, object callback, object args, object loop,

@@ -1,9 +1,5 @@
 # cython: binding=False
-# (Methods are plain method descriptors, which the interpreter calls through
-# its specialised CALL instructions, not Cython function objects; no-argument
-# methods user code calls per event are also METH_NOARGS, via
-# always_allow_keywords(False). Module-level functions installed on Python
-# classes need binding, so the transport modules keep it.)
+# (Plain method descriptors: docs/design.md, "Handles and timers".)
 """The native loop core: scheduling, the iteration, metrics, and the stdlib's loop attributes.
 
 ``LoopCore`` is the first base of ``fastloop.Loop``; the stdlib's

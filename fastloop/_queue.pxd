@@ -1,17 +1,7 @@
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 
 
-cdef extern from *:
-    """
-    #if defined(__GNUC__) || defined(__clang__)
-    #define fl_prefetch(p) __builtin_prefetch(p)
-    #else
-    #define fl_prefetch(p) ((void)(p))
-    #endif
-    """
-    # A hint to start loading the next object to run while this one runs:
-    # queued handles (timers above all, popped in deadline order, not in the
-    # order they were allocated) are often no longer in cache.
+cdef extern from "_sys.h":
     void fl_prefetch(const void* p) noexcept nogil
 
 

@@ -173,6 +173,15 @@ static inline int fl_accept4(int fd, struct sockaddr *addr, socklen_t *len)
 { (void)fd; (void)addr; (void)len; return -ENOSYS; }
 #endif
 
+/* A hint to start loading the next object to run while this one runs:
+ * queued handles (timers above all, popped in deadline order, not in the
+ * order they were allocated) are often no longer in cache. */
+#if defined(__GNUC__) || defined(__clang__)
+#define fl_prefetch(p) __builtin_prefetch(p)
+#else
+#define fl_prefetch(p) ((void)(p))
+#endif
+
 /* glibc serves a block at or above its mmap threshold (128 KiB at start) by
  * mmap, and when such a block is freed whole it raises that threshold to the
  * block's size and its heap-trim threshold to twice that: the state a program

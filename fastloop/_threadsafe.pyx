@@ -34,8 +34,7 @@ from cpython.ref cimport PyObject
 
 from fastloop._handles cimport (
     PyContext_CopyCurrent,
-    PyContext_Enter,
-    PyContext_Exit,
+    call_in_context,
     report_callback_error,
 )
 
@@ -189,11 +188,7 @@ cdef int _run_body(object handle) except -1:
         _RUN_BASE(handle)
         return 0
     try:
-        PyContext_Enter(context)
-        try:
-            callback(*<tuple>args)
-        finally:
-            PyContext_Exit(context)
+        call_in_context(context, callback, args)
     except (SystemExit, KeyboardInterrupt):
         raise
     except BaseException as exc:

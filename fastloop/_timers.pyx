@@ -1,9 +1,5 @@
 # cython: binding=False
-# (Methods are plain method descriptors, which the interpreter calls through
-# its specialised CALL instructions, not Cython function objects; no-argument
-# methods user code calls per event are also METH_NOARGS, via
-# always_allow_keywords(False). Module-level functions installed on Python
-# classes need binding, so the transport modules keep it.)
+# (Plain method descriptors: docs/design.md, "Handles and timers".)
 """Where timers are ordered: TimerHandle and the loop's binary heap.
 
 The heap is a C array of (deadline, handle) entries, so sifting compares
@@ -21,7 +17,9 @@ from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 
 from fastloop._handles cimport Handle, PyContext_CopyCurrent
-from fastloop._queue cimport fl_prefetch
+
+cdef extern from "_sys.h":
+    void fl_prefetch(const void* p) noexcept nogil
 
 import sys
 
