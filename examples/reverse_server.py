@@ -80,6 +80,10 @@ async def serve(listener: socket.socket, max_clients: int | None) -> None:
                 # them so a running client is never garbage-collected.
                 clients.add(task)
                 task.add_done_callback(clients.discard)
+                # A task cancelled before its first step (SIGTERM right after
+                # an accept) never reaches its `with conn:`; close the socket
+                # when the task ends either way (a second close does nothing).
+                task.add_done_callback(lambda _task, conn=conn: conn.close())
         # Enough clients accepted: the listener is closed, let the last
         # conversations finish.
         await asyncio.gather(*clients)
