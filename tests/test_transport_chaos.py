@@ -14,7 +14,8 @@ asyncio.SelectorEventLoop; the outcome compared is:
 * what every operation raised (or not), and the exception-handler messages.
 
 A sequence is only a valid example if the stdlib loop gives the same outcome
-on two runs, and if on both every "idle" reached idle and every byte in
+on two runs, and if on both every "idle" reached idle (the loop's callbacks
+and the kernel's socket queues quiet, see until_idle()) and every byte in
 flight was delivered in the wind-down (a run that is still busy when the
 next operation comes is a race whose outcome depends on the loop's speed:
 fastloop, faster, gets further); the others are rejected with ``assume`` and
@@ -28,9 +29,12 @@ profile.
 """
 
 import asyncio
+import fcntl
 import os
 import random
 import socket
+import struct
+import sys
 
 import pytest
 from conftest import LOOPS, keep_going, report_mismatch, report_progress
@@ -42,13 +46,17 @@ SIDES = ("client", "server")
 RUN_TIMEOUT = 20.0
 FINAL_TIMEOUT = 5.0
 DELIVERY_TIMEOUT = 3.0
+# until_idle()'s budget (a scenario may set its own "idle_polls").
+IDLE_POLLS = 400
 
 # How many examples ran, how many were compared, how many were rejected
 # because the stdlib disagreed with itself or did not settle.
 # "reset_lengths_differ": compared examples where a stream the peer reset
 # ended at another byte on each loop (kernel timing, see key()).
+# "idles_held_by_kernel": until_idle() calls (on either loop) that went on
+# after the loop had been quiet for long enough, because kernel_busy() said so.
 STATS = {"examples": 0, "compared": 0, "stdlib_nondeterministic": 0, "stdlib_unsettled": 0,
-         "rechecked": 0, "mismatches": 0, "reset_lengths_differ": 0}
+         "rechecked": 0, "mismatches": 0, "reset_lengths_differ": 0, "idles_held_by_kernel": 0}
 
 
 class Recorder(asyncio.Protocol):
@@ -125,7 +133,10 @@ op = st.one_of(
 )
 
 # Shrinking SO_RCVBUF under 16 KiB on a connected socket makes Linux stall the
-# transfer on zero-window probes with backoff (seconds, on either loop).
+# transfer on zero-window probes with backoff (seconds, on either loop). Even
+# 16 KiB (doubled to 32 KiB) under a window announced before the shrink makes
+# the receiver drop segments that the sender then retransmits on its backed
+# off timer (see until_idle()).
 sndbuf = st.sampled_from([None, 2048, 4096, 16 * 1024, 64 * 1024])
 rcvbuf = st.sampled_from([None, 16 * 1024, 32 * 1024, 64 * 1024])
 
@@ -144,26 +155,109 @@ def payload(n, s):
     return random.Random(s).randbytes(n)
 
 
-async def until_idle(protos, polls=400):
-    """Run the loop until nothing observable changes for a few polls; False
-    if it was still busy after ``polls`` polls."""
+# Linux's socket queue ioctls (linux/sockios.h, asm-generic/ioctls.h; the
+# socket and termios modules export only some of them under these names):
+# bytes unread in the receive queue, bytes in the send queue not yet
+# acknowledged by the peer (sent or not), and of those the ones not sent yet.
+SIOCINQ = 0x541B        # = FIONREAD
+SIOCOUTQ = 0x5411       # = TIOCOUTQ
+SIOCOUTQNSD = 0x894B
+KERNEL_QUEUES = sys.platform.startswith("linux")
+
+
+def queue_bytes(sock, request):
+    """What ioctl ``request`` (SIOCINQ/SIOCOUTQ/SIOCOUTQNSD) says of ``sock``."""
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), request, bytes(4)))[0]
+
+
+def open_socket(p):
+    """The side's socket while it is open, else None (the transport closed it)."""
+    sock = p.transport.get_extra_info("socket") if p.transport else None
+    return sock if sock is not None and sock.fileno() >= 0 else None
+
+
+def will_read(p):
+    """The side's loop reads what arrives: open, not paused, no EOF or reset yet
+    (after EOF, or once closing, the transport has no reader)."""
+    t = p.transport
+    return (t is not None and not t.is_closing() and t.is_reading()
+            and "eof" not in p.events and not any(e.startswith("lost:") for e in p.events))
+
+
+def kernel_busy(protos):
+    """True while the kernel still holds bytes or a close that one side's loop
+    will see without anything else happening, i.e. while the outcome of the
+    next operation still depends on when a kernel timer fires.
+
+    Loopback TCP moves bytes at once, except when the receiver's queue is
+    over its SO_RCVBUF (shrunk after connect here): the receiving kernel then
+    drops the segment, and the sender retransmits it on its retransmission
+    timer (200 ms, doubling on every drop: a long run saw 1.6 s), or probes a
+    zero window on its persist timer. Meanwhile no callback runs, so the
+    loop-level snapshot of until_idle() is stable. Busy is then:
+
+    * bytes in a side's send queue (unsent or unacknowledged: SIOCOUTQ)
+      while its peer reads, or after the peer closed (an RST comes back);
+      not while the peer is paused or closing with its reader removed: a
+      full window to a side that does not read is a stable state;
+    * unread bytes (SIOCINQ) on a side that reads;
+    * a side closed (its socket may be gone, its kernel still sending the
+      last bytes and the FIN) while its peer reads and has seen neither EOF
+      nor a reset: both must arrive.
+    """
+    if not KERNEL_QUEUES:
+        return False
+    for s, peer in (("client", "server"), ("server", "client")):
+        p, q = protos[s], protos[peer]
+        sock, peer_sock = open_socket(p), open_socket(q)
+        if sock is not None:
+            if queue_bytes(sock, SIOCOUTQ) and (will_read(q) or peer_sock is None):
+                return True
+            if will_read(p) and queue_bytes(sock, SIOCINQ):
+                return True
+        if p.transport is not None and p.transport.is_closing() and will_read(q):
+            return True
+    return False
+
+
+async def until_idle(protos, polls=IDLE_POLLS):
+    """Run the loop until nothing changes for a few polls; False if it was
+    still busy after ``polls`` polls.
+
+    Nothing changing means the same bytes and callbacks seen by each side,
+    the same write buffer sizes, and a quiet kernel (kernel_busy()): a long
+    run found a sequence whose client had 23,205 B sent but dropped by the
+    server's full receive queue (SIOCOUTQ 23,205, SIOCOUTQNSD 0, the drop
+    counted in TcpExtTCPRcvQDrop) at an "idle" that only looked at the loop;
+    the client's kernel retransmitted them on its backed-off timer (the
+    fixed case "retransmit_after_drop" below), and whether that came before
+    the server's abort two operations later was a race between the loop's
+    speed and the timer: the stdlib, reading 1 B per iteration, had backed
+    the timer off to 1.6 s and lost the race; fastloop, faster, had it at
+    400 ms and won it on some runs, reading the whole stream and the EOF.
+    """
     def snapshot():
         return tuple(
             (len(p.data), len(p.events),
              p.transport.get_write_buffer_size() if p.transport else -1)
             for p in protos.values())
 
-    last, stable = snapshot(), 0
-    for _ in range(polls):
-        for _ in range(3):
-            await asyncio.sleep(0)
-        await asyncio.sleep(0.002)
-        now = snapshot()
-        stable = stable + 1 if now == last else 0
-        if stable >= 4:
-            return True
-        last = now
-    return False
+    last, stable, loop_stable, held = snapshot(), 0, 0, False
+    try:
+        for _ in range(polls):
+            for _ in range(3):
+                await asyncio.sleep(0)
+            await asyncio.sleep(0.002)
+            now = snapshot()
+            loop_stable = loop_stable + 1 if now == last else 0
+            stable = stable + 1 if loop_stable and not kernel_busy(protos) else 0
+            held |= loop_stable == 4 and stable < 4     # where it used to stop
+            if stable >= 4:
+                return True
+            last = now
+        return False
+    finally:
+        STATS["idles_held_by_kernel"] += held
 
 
 async def play(loop, sc):
@@ -219,7 +313,7 @@ async def play(loop, sc):
                 for _ in range(o[1]):
                     await asyncio.sleep(0)
             elif kind == "idle":
-                settled &= await until_idle(protos)
+                settled &= await until_idle(protos, sc.get("idle_polls", IDLE_POLLS))
             results.append(kind)
         except Exception as exc:  # what the operation raised is part of the outcome
             results.append(f"{kind}:{type(exc).__name__}")
@@ -310,6 +404,12 @@ def key(out):
     close on the stdlib. On 3.11 each loop gives both lengths across runs; on
     3.15 the stdlib loses them and fastloop does not, until a 4 us callback per
     iteration slows fastloop to the stdlib's pace, and then it loses them too.
+
+    A stream that was not reset is compared to the byte. That is fair only
+    because until_idle() waits for the kernel too (kernel_busy()): bytes a
+    receiver's kernel dropped and the sender's kernel will retransmit later
+    are still to come, and an "idle" that ignored them let the loop's speed
+    decide how much of them arrived before the next operation.
     """
     data = {s: "reset: a prefix of the peer's stream" if reset_by_peer(out, s) else d
             for s, d in out["data"].items()}
@@ -453,6 +553,24 @@ FIXED = {
         "sndbuf": {"client": None, "server": 4096}, "rcvbuf": {"client": 16384, "server": None},
         "keep_open_on_eof": {"client": False, "server": False},
     },
+    # Found by a long run (see until_idle()): the server reads 1 B per event
+    # from a receive queue shrunk to 16 KiB; its kernel drops 23,205 B of the
+    # client's 55,973 B, which the client's kernel retransmits on its backed
+    # off timer, after the first idle had been called. The server's abort
+    # (op 8) must come after all of it and the EOF of the client's close. At
+    # 1 B per iteration the stdlib needs longer than the default budget.
+    "retransmit_after_drop": {
+        "ops": [("run", 4), ("writelines", "server", [231583, 1082, 12946, 262144], 0),
+                ("writelines", "client", [12, 24946, 31015], 133353), ("idle",),
+                ("write_eof", "server"), ("idle",), ("writelines", "client", [1035], 78),
+                ("abort", "server"), ("run", 4),
+                ("writelines", "client", [7, 248200, 40058, 5251], 8021126),
+                ("close", "client"), ("abort", "server")],
+        "sndbuf": {"client": 16384, "server": 2048}, "rcvbuf": {"client": 65536, "server": 16384},
+        "keep_open_on_eof": {"client": False, "server": False},
+        "get_buffer": {"client": None, "server": 1},
+        "idle_polls": 3000,
+    },
 }
 
 
@@ -509,6 +627,16 @@ def test_fixed_sequences_outcomes():
     assert out["events"]["client"][-1] == "lost:NoneType"
     assert out["events"]["server"][-1] == "lost:ConnectionResetError"
     assert out["results"].count("abort") == 1
+    for _ in range(5):
+        out = run_on("asyncio", FIXED["retransmit_after_drop"])
+        if out["settled"]:
+            break
+    # Every byte of the client's first writelines, the retransmitted ones too,
+    # and then the EOF of its close reached the server before it aborted.
+    assert out["data"]["server"] == b"".join(
+        payload(n, 133353 + i) for i, n in enumerate([12, 24946, 31015]))
+    assert out["events"]["server"] == ["made", "pause", "data", "resume", "data", "eof",
+                                       "lost:NoneType"]
 
 
 def test_key_compares_a_reset_stream_by_the_oracle_only():
@@ -537,3 +665,48 @@ def test_key_compares_a_reset_stream_by_the_oracle_only():
     # And the oracle still rejects bytes the peer never wrote.
     with pytest.raises(AssertionError):
         check_oracle(outcome(sent[:10] + b"?", "lost:ConnectionResetError"))
+
+
+@pytest.mark.skipif(not KERNEL_QUEUES, reason="SIOCINQ/SIOCOUTQ are Linux's socket ioctls")
+def test_kernel_busy_sees_what_the_loop_does_not():
+    # The harness itself: kernel_busy() on a real connection of the stdlib
+    # loop, in states reached by its own operations, not by timing.
+    loop = asyncio.SelectorEventLoop()
+
+    async def main():
+        protos = {s: Recorder(loop, False) for s in SIDES}
+        server = await loop.create_server(lambda: protos["server"], "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        await loop.create_connection(lambda: protos["client"], "127.0.0.1", port)
+        await protos["server"].made
+        server.close()
+        protos["server"].transport.pause_reading()
+        sent = payload(1 << 20, 1)
+        protos["client"].transport.write(sent)
+        assert await until_idle(protos)
+        # A full window to a paused reader is a stable state, though both
+        # kernels hold bytes.
+        client_sock = open_socket(protos["client"])
+        server_sock = open_socket(protos["server"])
+        assert queue_bytes(client_sock, SIOCOUTQ) > 0
+        assert queue_bytes(server_sock, SIOCINQ) > 0
+        assert not kernel_busy(protos)
+        # Once the server reads, they are bytes in flight.
+        protos["server"].transport.resume_reading()
+        assert kernel_busy(protos)
+        assert await until_idle(protos, polls=5000)
+        assert protos["server"].data == sent
+        assert queue_bytes(client_sock, SIOCOUTQ) == 0
+        assert not kernel_busy(protos)
+        # A close is in flight until the reading peer has seen its EOF.
+        protos["client"].transport.close()
+        assert kernel_busy(protos)
+        assert await until_idle(protos)
+        assert "eof" in protos["server"].events
+        assert not kernel_busy(protos)
+        await server.wait_closed()
+
+    try:
+        loop.run_until_complete(asyncio.wait_for(main(), RUN_TIMEOUT))
+    finally:
+        loop.close()
