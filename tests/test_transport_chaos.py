@@ -21,7 +21,8 @@ next operation comes is a race whose outcome depends on the loop's speed:
 fastloop, faster, gets further); the others are rejected with ``assume`` and
 counted (and the count may not become most of the examples). Besides the comparison, every
 outcome is checked against an absolute oracle: what a side received is a
-prefix of what the peer wrote, and all of it when no side closed early.
+prefix of what the peer wrote, and all of it when no side closed early and
+the run settled.
 
 ``FASTLOOP_CHAOS_EXAMPLES`` sets max_examples (default 25, which keeps this
 file to a few seconds); tests/stress/transport_chaos_profile.py runs the long
@@ -423,9 +424,15 @@ def check_oracle(out):
     for s, peer in (("client", "server"), ("server", "client")):
         got, sent = out["data"][s], out["written"][peer]
         assert sent.startswith(got), f"{s} received bytes its peer never wrote"
-        if not out["closed"] and "final:timeout" not in out["results"]:
+        if not out["closed"] and "final:timeout" not in out["results"] and out["settled"]:
             # Nobody closed early (the wind-down drains before closing): a
             # side that closes with unread data in flight resets the peer.
+            # Nor did the wind-down run out of time: a retransmission timer
+            # backed off past DELIVERY_TIMEOUT leaves bytes in the kernel (a
+            # 1,000-example run once saw fastloop's client 50 KB short that
+            # way, and the stdlib unsettled on the replay). An unsettled
+            # fastloop run is still held to the stdlib's settled outcome by
+            # key(), with a recheck, so a loop that loses bytes is caught.
             assert got == sent, f"{s} received {len(got)} of {len(sent)} bytes"
         events = out["events"][s]
         assert events[0] == "made", events
@@ -649,7 +656,8 @@ def test_key_compares_a_reset_stream_by_the_oracle_only():
                 "events": {"client": ["made", "lost:NoneType"],
                            "server": ["made", "data", server_end]},
                 "results": ["write", "close", "idle"], "errors": [],
-                "written": {"client": sent, "server": b""}, "closed": {"client"}}
+                "written": {"client": sent, "server": b""}, "closed": {"client"},
+                "settled": True}
 
     full = outcome(sent, "lost:ConnectionResetError")
     cut = outcome(sent[:3180], "lost:ConnectionResetError")
@@ -710,3 +718,26 @@ def test_kernel_busy_sees_what_the_loop_does_not():
         loop.run_until_complete(asyncio.wait_for(main(), RUN_TIMEOUT))
     finally:
         loop.close()
+
+
+def test_oracle_holds_an_unsettled_run_to_a_prefix():
+    # The harness itself: all of the peer's bytes are owed only by a run whose
+    # wind-down delivered within its bound; any run, a prefix of them.
+    sent = payload(5000, 4)
+
+    def outcome(server_got, settled):
+        return {"data": {"client": b"", "server": server_got},
+                "events": {"client": ["made", "lost:NoneType"],
+                           "server": ["made", "data", "lost:NoneType"]},
+                "results": ["write", "idle"], "errors": [],
+                "written": {"client": sent, "server": b""}, "closed": set(),
+                "settled": settled}
+
+    check_oracle(outcome(sent, True))
+    check_oracle(outcome(sent[:3000], False))
+    with pytest.raises(AssertionError):
+        check_oracle(outcome(sent[:3000], True))
+    with pytest.raises(AssertionError):
+        check_oracle(outcome(sent[:10] + b"?", False))
+    # The comparison with the stdlib's settled run still sees the lost bytes.
+    assert key(outcome(sent[:3000], False)) != key(outcome(sent, True))
