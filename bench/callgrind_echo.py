@@ -1,12 +1,13 @@
 """Server cost per echo message, counted rather than timed (callgrind, strace).
 
     python bench/callgrind_echo.py [--loops fastloop,rloop,uvloop,asyncio]
-        [--rows protocol:1024,protocol:10240,streams:102400,sockets:102400]
+        [--rows protocol:1024,protocol:10240,streams:102400,sockets:102400,udp:1024]
         [--connections 10] [--messages SHORT,LONG] [--strace] [--faults] [--keep DIR]
 
 For every loop and row, ``bench/servers.py`` runs under
-``valgrind --tool=callgrind`` twice, driven by ``bench/loadgen.c`` with a
-fixed number of messages: a short run and a long one. Start-up, imports,
+``valgrind --tool=callgrind`` twice, driven by ``bench/loadgen.c`` (``udp``
+rows: ``bench/udpgen.c``, connections = client sockets) with a fixed number
+of messages: a short run and a long one. Start-up, imports,
 accepting the connections and shutting down are the same in both, so the
 difference in instructions divided by the difference in messages is what one
 more message costs the server (user space: the interpreter, the loop, libc;
@@ -68,7 +69,7 @@ def minor_faults(pid: int) -> int:
 
 
 def run_once(tool: list[str], loop: str, mode: str, size: int, connections: int,
-             messages: int, loadgen: Path, env: dict, faults: list | None = None) -> int:
+             messages: int, loadgen: dict, env: dict, faults: list | None = None) -> int:
     """Serve `messages` round trips under `tool`; returns the messages done
     (and appends the server's minor faults so far to `faults`, if given)."""
     cmd = tool + [sys.executable, str(BENCH / "servers.py"), "--loop", loop, "--mode", mode,
@@ -89,7 +90,8 @@ def run_once(tool: list[str], loop: str, mode: str, size: int, connections: int,
         port = server.stdout.readline().strip() if ready else ""
         if not port.isdigit():
             raise RuntimeError(f"{loop} {mode}: server did not start: {server.stderr.read()}")
-        lg = subprocess.run([str(loadgen), HOST, port, str(connections), str(size), "600", "0",
+        gen = loadgen["udp" if mode == "udp" else "tcp"]
+        lg = subprocess.run([str(gen), HOST, port, str(connections), str(size), "600", "0",
                              str(messages)], capture_output=True, text=True, timeout=700,
                             preexec_fn=on_cpu(cpus[-1]))
         if lg.returncode != 0:
@@ -142,7 +144,7 @@ def syscalls(path: Path) -> dict[str, int]:
     return counts
 
 
-def measure(loop: str, mode: str, size: int, args, loadgen: Path, env: dict, tmp: Path) -> dict:
+def measure(loop: str, mode: str, size: int, args, loadgen: dict, env: dict, tmp: Path) -> dict:
     short, long_ = args.messages or COUNTS.get(size, (1000, 5000))
     result = {}
     ins, done = [], []
@@ -208,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("valgrind") is None:
         print("callgrind_echo: valgrind is not installed", file=sys.stderr)
         return 1
-    loadgen = cbuild.build("loadgen")
+    loadgen = {"tcp": cbuild.build("loadgen"), "udp": cbuild.build("udpgen")}
     env = dict(os.environ)
     # The in-place build of this checkout, whatever venv runs us.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(BENCH.parent),

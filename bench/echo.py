@@ -383,15 +383,11 @@ def main(argv: list[str] | None = None) -> int:
     data["median"] = median_rows(data["runs"])
 
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    json_path = args.out_dir / f"{stem}.json"
-    json_path.write_text(json.dumps(data, indent=2) + "\n")
-    table = report.echo_markdown(data)
     png_path = args.out_dir / f"{stem}.png"
     why_not = report.echo_chart(data, png_path)
-    md = table + ("" if why_not else f"\n![echo benchmark]({png_path.name})\n")
-    (args.out_dir / f"{stem}.md").write_text(md)
-    print()
-    print(table)
+    md = report.echo_markdown(data) + (
+        "" if why_not else f"\n![echo benchmark]({png_path.name})\n")
+    json_path = report.save_results(args.out_dir, stem, data, md)
     print(f"results: {json_path}, {json_path.with_suffix('.md')}"
           + (f"; {why_not}" if why_not else f", {png_path}"))
     return 0

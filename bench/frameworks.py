@@ -45,7 +45,7 @@ sys.path.insert(0, str(BENCH))
 import cbuild  # noqa: E402
 import echo  # noqa: E402
 import matrix  # noqa: E402
-from report import frameworks_markdown  # noqa: E402
+from report import frameworks_markdown, save_results  # noqa: E402
 from servers import LOOPS, TRANSPORT_LIBS  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -253,13 +253,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[{rnd + 1}/{args.rounds}] {row:<13} {loop:<11} {what}", flush=True)
     data["machine"]["loadavg_after"] = echo.loadavg()
     data["median"] = median_rows(data["runs"])
-    args.out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"frameworks-{time.strftime('%Y%m%d')}-py{py}" + ("-quick" if args.quick else "")
-    (args.out_dir / f"{stem}.json").write_text(json.dumps(data, indent=2) + "\n")
-    table = frameworks_markdown(data)
-    (args.out_dir / f"{stem}.md").write_text(table)
-    print()
-    print(table)
+    save_results(args.out_dir, stem, data, frameworks_markdown(data))
     return 0
 
 

@@ -35,6 +35,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
+from report import save_results  # noqa: E402
 from servers import LOOPS, make_loop  # noqa: E402
 
 EXIT_UNSUPPORTED = 3
@@ -260,12 +261,7 @@ def main(argv: list[str] | None = None) -> int:
                        f"{result['status'].upper()}: {result['error']}")
             print(f"[{rnd + 1}/{args.rounds}] pipe {loop:<10} {summary}", flush=True)
     data["median"] = median_rows(data["runs"], loops)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    (args.out_dir / f"{stem}.json").write_text(json.dumps(data, indent=2) + "\n")
-    table = markdown(data)
-    (args.out_dir / f"{stem}.md").write_text(table)
-    print()
-    print(table)
+    save_results(args.out_dir, stem, data, markdown(data))
     return 0
 
 

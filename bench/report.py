@@ -544,6 +544,18 @@ def full_report(py: str, include_quick: bool = False,
     return path
 
 
+def save_results(out_dir: Path, stem: str, data: dict, markdown: str) -> Path:
+    """One bench part's results: <stem>.json (every run, medians) and <stem>.md
+    (its table, also printed); returns the .json path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path = out_dir / f"{stem}.json"
+    json_path.write_text(json.dumps(data, indent=2) + "\n")
+    (out_dir / f"{stem}.md").write_text(markdown)
+    print()
+    print(markdown)
+    return json_path
+
+
 def write_readme_block(readme: Path, text: str) -> None:
     """Replace what is between the README's markers (which must be there)."""
     content = readme.read_text()

@@ -1,10 +1,14 @@
 /* Load generator for the UDP echo benchmark: N connected UDP sockets over
  * epoll, one datagram in flight per socket, every reply verified.
  *
- *   udpgen HOST PORT SOCKETS SIZE DURATION WARMUP
+ *   udpgen HOST PORT SOCKETS SIZE DURATION WARMUP [MESSAGES]
  *
  * Runs WARMUP seconds unmeasured, then DURATION seconds measured, and prints
- * one JSON object on stdout:
+ * one JSON object on stdout. With MESSAGES it stops as soon as that many round
+ * trips are done (warmup included; exit 3 if the time runs out first) and
+ * waits RESEND_SLOW_MS before sending a datagram again: the mode of
+ * bench/callgrind_echo.py, whose server runs ~50x slower under valgrind and
+ * must see a known number of datagrams.
  *
  *   {"messages": ..., "messages_total": ..., "seconds": ..., "msgs_per_s": ...,
  *    "p50_us": ..., "p99_us": ..., "errors": ..., "resent": ...}
@@ -35,6 +39,7 @@
 #define MAX_SIZE 65507
 #define MAX_EVENTS 64
 #define RESEND_MS 200
+#define RESEND_SLOW_MS 5000
 
 struct sock {
     int fd;
@@ -70,14 +75,16 @@ static int send_current(struct sock *s)
 
 int main(int argc, char **argv)
 {
-    if (argc != 7) {
-        fprintf(stderr, "usage: udpgen HOST PORT SOCKETS SIZE DURATION WARMUP\n");
+    if (argc != 7 && argc != 8) {
+        fprintf(stderr, "usage: udpgen HOST PORT SOCKETS SIZE DURATION WARMUP [MESSAGES]\n");
         return 64;
     }
     const char *host = argv[1], *port = argv[2];
     int n = atoi(argv[3]);
     size = (size_t)strtoull(argv[4], NULL, 10);
     double duration = atof(argv[5]), warmup = atof(argv[6]);
+    uint64_t want = argc == 8 ? strtoull(argv[7], NULL, 10) : 0;
+    uint64_t resend_ns = (uint64_t)(want ? RESEND_SLOW_MS : RESEND_MS) * 1000000u;
     if (n < 1 || size < 1 || size > MAX_SIZE || duration <= 0 || warmup < 0) {
         fprintf(stderr, "udpgen: bad arguments\n");
         return 64;
@@ -118,12 +125,12 @@ int main(int argc, char **argv)
             errors++;
     struct epoll_event events[MAX_EVENTS];
     uint64_t t = start;
-    while (t < end) {
+    while (t < end && !(want && total >= want)) {
         int k = epoll_wait(epfd, events, MAX_EVENTS, 10);
         if (k < 0 && errno != EINTR)
             die("epoll_wait");
         t = now_ns();
-        for (int e = 0; e < k; e++) {
+        for (int e = 0; e < k && !(want && total >= want); e++) {
             struct sock *s = events[e].data.ptr;
             for (;;) {
                 ssize_t got = recv(s->fd, in_buf, MAX_SIZE + 1, 0);
@@ -132,6 +139,9 @@ int main(int argc, char **argv)
                         errors++;
                     break;
                 }
+                /* The reply's own time: one sent after the batch's epoll_wait
+                 * (answered within this loop) is later than that wait's t. */
+                t = now_ns();
                 fill(s->id, s->seq);
                 if ((size_t)got != size || memcmp(in_buf, out_buf, size) != 0) {
                     uint64_t id, seq;
@@ -147,6 +157,8 @@ int main(int argc, char **argv)
                     continue;
                 }
                 total++;
+                if (want && total >= want)
+                    break;      /* done: no more datagrams */
                 if (s->sent_ns >= measure_from && t < end) {
                     messages++;
                     if (nlat == cap) {
@@ -163,7 +175,9 @@ int main(int argc, char **argv)
             }
         }
         for (int i = 0; i < n; i++) {
-            if (t - socks[i].sent_ns > (uint64_t)RESEND_MS * 1000000u) {
+            /* sent_ns may be later than t (sent while reading this batch):
+             * compare, never subtract into a wrapped unsigned. */
+            if (t > socks[i].sent_ns && t - socks[i].sent_ns > resend_ns) {
                 resent++;
                 socks[i].seq++;
                 if (send_current(&socks[i]) < 0)
@@ -180,5 +194,12 @@ int main(int argc, char **argv)
            (double)messages / seconds, percentile_us(lat, nlat, 0.5),
            percentile_us(lat, nlat, 0.99), (unsigned long long)errors,
            (unsigned long long)resent, (unsigned long long)stale, n, size);
-    return errors ? 1 : 0;
+    if (errors)
+        return 1;
+    if (want && total < want) {
+        fprintf(stderr, "udpgen: only %llu of %llu round trips in %.1f s\n",
+                (unsigned long long)total, (unsigned long long)want, duration + warmup);
+        return 3;
+    }
+    return 0;
 }

@@ -15,6 +15,7 @@ is always 0 and only the per-type counts are checked.
 
 import asyncio
 import gc
+import os
 import random
 import socket
 import sys
@@ -204,7 +205,11 @@ def op_sock_recv_sendall(loop, n, keep):
         b.close()
 
 
-N_SCALE = 100_000     # handles alive at once in the large-scale operations
+# Handles alive at once in the large-scale operations. FASTLOOP_REFLEAK_SCALE
+# raises it for a one-off run at bench/micro.py's largest scale, e.g.
+# FASTLOOP_REFLEAK_SCALE=1000000 pytest tests/test_refleaks.py -k "batches or live"
+# (a minute or two and ~1 GiB; too slow for every make test).
+N_SCALE = int(os.environ.get("FASTLOOP_REFLEAK_SCALE", "100000"))
 
 
 def op_call_soon_batches(loop, n, keep):
