@@ -696,7 +696,7 @@ def test_kernel_busy_sees_what_the_loop_does_not():
         # kernels hold bytes.
         client_sock = open_socket(protos["client"])
         server_sock = open_socket(protos["server"])
-        assert queue_bytes(client_sock, SIOCOUTQ) > 0
+        assert queue_bytes(client_sock, SIOCOUTQNSD) > 0     # unsent: the window is shut
         assert queue_bytes(server_sock, SIOCINQ) > 0
         assert not kernel_busy(protos)
         # Once the server reads, they are bytes in flight.
