@@ -47,7 +47,8 @@ SIDES = ("client", "server")
 RUN_TIMEOUT = 20.0
 FINAL_TIMEOUT = 5.0
 DELIVERY_TIMEOUT = 3.0
-# until_idle()'s budget (a scenario may set its own "idle_polls").
+# until_idle()'s budget (a scenario may set its own "idle_polls"; and
+# "delivery_timeout" for DELIVERY_TIMEOUT).
 IDLE_POLLS = 400
 
 # How many examples ran, how many were compared, how many were rejected
@@ -56,8 +57,10 @@ IDLE_POLLS = 400
 # ended at another byte on each loop (kernel timing, see key()).
 # "idles_held_by_kernel": until_idle() calls (on either loop) that went on
 # after the loop had been quiet for long enough, because kernel_busy() said so.
+# "retransmitted": compared examples where a run retransmitted (see same()).
 STATS = {"examples": 0, "compared": 0, "stdlib_nondeterministic": 0, "stdlib_unsettled": 0,
-         "rechecked": 0, "mismatches": 0, "reset_lengths_differ": 0, "idles_held_by_kernel": 0}
+         "rechecked": 0, "mismatches": 0, "reset_lengths_differ": 0, "idles_held_by_kernel": 0,
+         "retransmitted": 0}
 
 
 class Recorder(asyncio.Protocol):
@@ -68,6 +71,7 @@ class Recorder(asyncio.Protocol):
         self.data = bytearray()
         self.transport = None
         self.keep_open_on_eof = keep_open_on_eof
+        self.retransmits = 0    # TCP_INFO's count on the side's socket (the harness keeps it)
         self.made = loop.create_future()
         self.lost = loop.create_future()
 
@@ -221,6 +225,20 @@ def kernel_busy(protos):
     return False
 
 
+def count_retransmits(protos):
+    """Keep each side's count of TCP retransmissions (TCP_INFO's
+    tcpi_total_retrans, at offset 100 of struct tcp_info) while its socket
+    is open: a retransmission waited for a timer (see key())."""
+    if not KERNEL_QUEUES:
+        return
+    for p in protos.values():
+        sock = open_socket(p)
+        if sock is not None:
+            info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+            if len(info) >= 104:
+                p.retransmits = max(p.retransmits, struct.unpack_from("I", info, 100)[0])
+
+
 async def until_idle(protos, polls=IDLE_POLLS):
     """Run the loop until nothing changes for a few polls; False if it was
     still busy after ``polls`` polls.
@@ -250,6 +268,7 @@ async def until_idle(protos, polls=IDLE_POLLS):
                 await asyncio.sleep(0)
             await asyncio.sleep(0.002)
             now = snapshot()
+            count_retransmits(protos)
             loop_stable = loop_stable + 1 if now == last else 0
             stable = stable + 1 if loop_stable and not kernel_busy(protos) else 0
             held |= loop_stable == 4 and stable < 4     # where it used to stop
@@ -335,10 +354,12 @@ async def play(loop, sc):
             return False
         return len(p.data) < len(written[sender]) or protos[sender].transport.is_closing()
 
-    deadline = loop.time() + DELIVERY_TIMEOUT
+    deadline = loop.time() + sc.get("delivery_timeout", DELIVERY_TIMEOUT)
     while loop.time() < deadline and (expecting("client", "server")
                                       or expecting("server", "client")):
         await asyncio.sleep(0.002)
+        count_retransmits(protos)
+    count_retransmits(protos)
     settled &= not (expecting("client", "server") or expecting("server", "client"))
     for s in SIDES:
         protos[s].transport.close()
@@ -357,6 +378,7 @@ async def play(loop, sc):
         "written": {s: bytes(written[s]) for s in SIDES},
         "closed": closed,
         "settled": settled,
+        "retransmitted": any(p.retransmits for p in protos.values()),
     }
 
 
@@ -390,8 +412,23 @@ def reset_by_peer(out, s):
     return bool(events) and events[-1] in RESET_BY_PEER
 
 
-def key(out):
-    """What must be equal between the loops (the 'written' log is an oracle input).
+def per_direction(events):
+    """One side's callbacks as two sequences, not interleaved: what it read
+    (made, data, eof, lost) and the flow control of what it wrote."""
+    reading = []
+    for e in events:
+        if e not in ("pause", "resume") and not (e == "data" and reading[-1:] == ["data"]):
+            reading.append(e)
+    return reading, [e for e in events if e in ("pause", "resume")]
+
+
+def retransmitted(out):
+    return out.get("retransmitted", False)
+
+
+def key(out, loose=False):
+    """What must be equal between the loops (the 'written' log is an oracle input);
+    ``loose`` when a run of either loop retransmitted (see same()).
 
     A stream the peer reset is compared by the oracle only (a prefix of what
     the peer wrote), not to the byte: where it ends is the peer's kernel send
@@ -414,7 +451,30 @@ def key(out):
     """
     data = {s: "reset: a prefix of the peer's stream" if reset_by_peer(out, s) else d
             for s, d in out["data"].items()}
-    return (data, out["events"], out["results"], out["errors"])
+    events = out["events"]
+    if loose:
+        events = {s: per_direction(e) for s, e in events.items()}
+    return (data, events, out["results"], out["errors"])
+
+
+def same(x, y):
+    """Whether two runs' outcomes are equal (key()).
+
+    How a side's reads interleave with the flow control of its own writes
+    (its data_received against its resume_writing, which the peer's reads
+    drive) is compared only if neither run retransmitted a segment. A
+    retransmission waits for a timer, 200 ms and doubling, while the other
+    direction goes on at the loop's pace: a 1,000-example run on 3.15 found
+    a server whose last reads of the client's 256 KiB (dropped twice by its
+    receive queue, shrunk to 16 KiB) came after its resume_writing on
+    fastloop in 3 runs of 5 and before it on the stdlib in 5 of 5, the
+    client reading the server's 256 KiB 1 B per iteration (the fixed case
+    "retransmit_during_drain" below); with a 6 us callback per iteration,
+    fastloop gave the stdlib's order 5 times of 5. What each side read, and
+    the order within each direction, are compared all the same.
+    """
+    loose = retransmitted(x) or retransmitted(y)
+    return key(x, loose) == key(y, loose)
 
 
 def check_oracle(out):
@@ -450,14 +510,14 @@ def differential(sc):
         STATS["stdlib_unsettled"] += 1
         note("the stdlib's run did not settle: its outcome depends on the loop's speed")
         assume(False)
-    if key(a) != key(b):
+    if not same(a, b):
         STATS["stdlib_nondeterministic"] += 1
         note(f"stdlib disagrees with itself: {key(a)!r:.500} vs {key(b)!r:.500}")
         assume(False)
     check_oracle(a)
     f = run_on("fastloop", sc)
     check_oracle(f)
-    if key(f) != key(a):
+    if not same(f, a):
         # One more round of each, so that timing noise the two stdlib runs
         # happened not to show does not pass for a fastloop bug.
         STATS["rechecked"] += 1
@@ -465,19 +525,21 @@ def differential(sc):
         if not c["settled"]:
             STATS["stdlib_unsettled"] += 1
             assume(False)
-        if key(c) != key(a):
+        if not same(c, a):
             STATS["stdlib_nondeterministic"] += 1
             assume(False)
         f = run_on("fastloop", sc)
-        if key(f) != key(a):
+        if not same(f, a):
             report_mismatch("transport_chaos", sc, describe(a, f))
             if keep_going():
                 STATS["mismatches"] += 1
                 return
-    assert key(f) == key(a), describe(a, f)
+    assert same(f, a), describe(a, f)
     STATS["compared"] += 1
     if f["data"] != a["data"]:
         STATS["reset_lengths_differ"] += 1
+    if retransmitted(f) or retransmitted(a):
+        STATS["retransmitted"] += 1
 
 
 def describe(a, f):
@@ -578,6 +640,22 @@ FIXED = {
         "get_buffer": {"client": None, "server": 1},
         "idle_polls": 3000,
     },
+    # Found by a 1,000-example run on 3.15 (see same()): in the wind-down the
+    # client reads the server's 256 KiB 1 B per iteration, which decides when
+    # the server resumes writing, while the server's receive queue (shrunk to
+    # 16 KiB) drops the client's 256 KiB for the client's kernel to
+    # retransmit. The stdlib needs longer than the default delivery bound.
+    "retransmit_during_drain": {
+        "ops": [("pause_reading", "client"), ("limits", "server", None), ("limits", "client", 1),
+                ("run", 1), ("limits", "client", 65536), ("limits", "client", 0),
+                ("limits", "server", None), ("write", "server", 262144, 90184),
+                ("limits", "server", 262144), ("idle",), ("resume_reading", "server"),
+                ("write", "client", 262144, 4483628)],
+        "sndbuf": {"client": 16384, "server": 16384}, "rcvbuf": {"client": 65536, "server": 16384},
+        "keep_open_on_eof": {"client": True, "server": True},
+        "get_buffer": {"client": 1, "server": 1024},
+        "delivery_timeout": 12.0,
+    },
 }
 
 
@@ -595,7 +673,7 @@ def settled_pair(sc, attempts=5):
         # made by the box's load (the stdlib's server closing before the
         # peer's EOF reached it, seen on 3.11 and 3.15 runs with another
         # suite on the other core) does not, so it is tried again too.
-        if a["settled"] and f["settled"] and key(a) == key(f):
+        if a["settled"] and f["settled"] and same(a, f):
             break
     return a, f
 
@@ -605,7 +683,7 @@ def test_fixed_sequence_matches_stdlib(name):
     a, f = settled_pair(FIXED[name])
     check_oracle(a)
     check_oracle(f)
-    assert key(f) == key(a), describe(a, f)
+    assert same(f, a), describe(a, f)
 
 
 def test_fixed_sequences_outcomes():
@@ -741,3 +819,28 @@ def test_oracle_holds_an_unsettled_run_to_a_prefix():
         check_oracle(outcome(sent[:10] + b"?", False))
     # The comparison with the stdlib's settled run still sees the lost bytes.
     assert key(outcome(sent[:3000], False)) != key(outcome(sent, True))
+
+
+def test_same_compares_the_interleaving_of_directions_unless_retransmitted():
+    # The harness itself: a side's reads against its own resume_writing are
+    # compared unless a run retransmitted; what it read, and each direction's
+    # order, always.
+    def outcome(server_events, retransmitted, server_got=b"abc"):
+        return {"data": {"client": b"xyz", "server": server_got},
+                "events": {"client": ["made", "data", "lost:NoneType"],
+                           "server": server_events},
+                "results": ["write", "write", "idle"], "errors": [],
+                "written": {"client": b"abc", "server": b"xyz"}, "closed": set(),
+                "settled": True, "retransmitted": retransmitted}
+
+    before = ["made", "pause", "data", "resume", "lost:NoneType"]
+    after = ["made", "pause", "data", "resume", "data", "lost:NoneType"]
+    assert per_direction(after) == (["made", "data", "lost:NoneType"], ["pause", "resume"])
+    assert not same(outcome(before, False), outcome(after, False))
+    assert same(outcome(before, True), outcome(after, False))
+    assert same(outcome(before, False), outcome(after, True))
+    # Still compared when a run retransmitted: the bytes, and each direction.
+    assert not same(outcome(before, True), outcome(before, True, b"ab"))
+    assert not same(outcome(before, True),
+                    outcome(["made", "data", "pause", "resume", "eof", "lost:NoneType"], True))
+    assert not same(outcome(before, True), outcome(["made", "data", "lost:NoneType"], True))
