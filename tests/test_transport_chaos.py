@@ -10,7 +10,9 @@ asyncio.SelectorEventLoop; the outcome compared is:
 * the exact byte stream each side received (concatenated: chunk boundaries
   depend on timing), except on a connection the peer reset (see key()),
 * each side's protocol callbacks by kind (consecutive data_received calls
-  collapsed into one), connection_lost with the exception's type,
+  collapsed into one), connection_lost with the exception's type; how its
+  reads interleave with its own pause/resume_writing only when no run
+  retransmitted a segment (see same()),
 * what every operation raised (or not), and the exception-handler messages.
 
 A sequence is only a valid example if the stdlib loop gives the same outcome
