@@ -452,11 +452,8 @@ int main(int argc, char **argv)
         return 2;
     if (errors)
         return 1;
-    if (want && measured < want) {
-        fprintf(stderr, "loadgen: only %llu of %llu messages in %.1f s\n",
-                (unsigned long long)measured, (unsigned long long)want, duration + warmup);
-        return 3;
-    }
+    if (want && measured < want)
+        return short_of_count("loadgen", measured, want, "messages", duration + warmup);
     if (measured == 0) {
         fprintf(stderr, "loadgen: no message completed in the measured window\n");
         return 1;

@@ -40,4 +40,14 @@ static double percentile_us(uint64_t *v, uint64_t n, double q)
     return (double)v[rank - 1] / 1000.0;
 }
 
+/* Exit status 3 and why, for a run that stopped at its time limit short of
+ * the message count it was asked for (bench/callgrind_echo.py's runs). */
+static int short_of_count(const char *prog, uint64_t done, uint64_t want, const char *what,
+                          double seconds)
+{
+    fprintf(stderr, "%s: only %llu of %llu %s in %.1f s\n", prog, (unsigned long long)done,
+            (unsigned long long)want, what, seconds);
+    return 3;
+}
+
 #endif

@@ -196,10 +196,7 @@ int main(int argc, char **argv)
            (unsigned long long)resent, (unsigned long long)stale, n, size);
     if (errors)
         return 1;
-    if (want && total < want) {
-        fprintf(stderr, "udpgen: only %llu of %llu round trips in %.1f s\n",
-                (unsigned long long)total, (unsigned long long)want, duration + warmup);
-        return 3;
-    }
+    if (want && total < want)
+        return short_of_count("udpgen", total, want, "round trips", duration + warmup);
     return 0;
 }
