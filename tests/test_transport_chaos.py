@@ -60,10 +60,8 @@ IDLE_POLLS = 400
 # ended at another byte on each loop (kernel timing, see key()).
 # "idles_held_by_kernel": until_idle() calls (on either loop) that went on
 # after the loop had been quiet for long enough, because kernel_busy() said so.
-# "retransmitted": compared examples where a run retransmitted (see same()).
 STATS = {"examples": 0, "compared": 0, "stdlib_nondeterministic": 0, "stdlib_unsettled": 0,
-         "rechecked": 0, "mismatches": 0, "reset_lengths_differ": 0, "idles_held_by_kernel": 0,
-         "retransmitted": 0}
+         "rechecked": 0, "mismatches": 0, "reset_lengths_differ": 0, "idles_held_by_kernel": 0}
 
 
 class Recorder(asyncio.Protocol):
@@ -74,7 +72,6 @@ class Recorder(asyncio.Protocol):
         self.data = bytearray()
         self.transport = None
         self.keep_open_on_eof = keep_open_on_eof
-        self.retransmits = 0    # TCP_INFO's count on the side's socket (the harness keeps it)
         self.made = loop.create_future()
         self.lost = loop.create_future()
 
@@ -228,20 +225,6 @@ def kernel_busy(protos):
     return False
 
 
-def count_retransmits(protos):
-    """Keep each side's count of TCP retransmissions (TCP_INFO's
-    tcpi_total_retrans, at offset 100 of struct tcp_info) while its socket
-    is open: a retransmission waited for a timer (see key())."""
-    if not KERNEL_QUEUES:
-        return
-    for p in protos.values():
-        sock = open_socket(p)
-        if sock is not None:
-            info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
-            if len(info) >= 104:
-                p.retransmits = max(p.retransmits, struct.unpack_from("I", info, 100)[0])
-
-
 async def until_idle(protos, polls=IDLE_POLLS):
     """Run the loop until nothing changes for a few polls; False if it was
     still busy after ``polls`` polls.
@@ -271,7 +254,6 @@ async def until_idle(protos, polls=IDLE_POLLS):
                 await asyncio.sleep(0)
             await asyncio.sleep(0.002)
             now = snapshot()
-            count_retransmits(protos)
             loop_stable = loop_stable + 1 if now == last else 0
             stable = stable + 1 if loop_stable and not kernel_busy(protos) else 0
             held |= loop_stable == 4 and stable < 4     # where it used to stop
@@ -364,8 +346,6 @@ async def play(loop, sc):
     while loop.time() < deadline and (expecting("client", "server")
                                       or expecting("server", "client")):
         await asyncio.sleep(0.002)
-        count_retransmits(protos)
-    count_retransmits(protos)
     settled &= not (expecting("client", "server") or expecting("server", "client"))
     for s in SIDES:
         protos[s].transport.close()
@@ -385,7 +365,6 @@ async def play(loop, sc):
         "closed": closed,
         "discarded": discarded,
         "settled": settled,
-        "retransmitted": any(p.retransmits for p in protos.values()),
     }
 
 
@@ -433,10 +412,6 @@ def per_direction(events):
         if e not in ("pause", "resume") and not (e == "data" and reading[-1:] == ["data"]):
             reading.append(e)
     return reading, [e for e in events if e in ("pause", "resume")]
-
-
-def retransmitted(out):
-    return out.get("retransmitted", False)
 
 
 def key(out):
@@ -561,8 +536,6 @@ def differential(sc):
     STATS["compared"] += 1
     if f["data"] != a["data"]:
         STATS["reset_lengths_differ"] += 1
-    if retransmitted(f) or retransmitted(a):
-        STATS["retransmitted"] += 1
 
 
 def describe(a, f):
@@ -898,7 +871,7 @@ def test_same_compares_each_direction_not_their_interleaving():
                            "server": server_events},
                 "results": ["write", "write", "idle"], "errors": [],
                 "written": {"client": b"abc", "server": b"xyz"}, "closed": set(),
-                "settled": True, "retransmitted": False}
+                "settled": True}
 
     before = ["made", "pause", "data", "resume", "lost:NoneType"]
     after = ["made", "pause", "data", "resume", "data", "lost:NoneType"]
