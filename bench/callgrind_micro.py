@@ -82,7 +82,10 @@ def main(argv: list[str] | None = None) -> int:
             scales = [int(s) for s in args.scales.split(",") if int(s) in scales] or \
                 [int(s) for s in args.scales.split(",")]
         for scale in scales:
-            counts = {loop: per_op(bench, scale, loop, args.ops)
+            # Never more operations than a full-profile run makes (a gc row
+            # is a handful of whole-heap collections, not 20,000).
+            ops = min(args.ops, micro.SCALES[bench][2][0])
+            counts = {loop: per_op(bench, scale, loop, ops)
                       for loop in args.loops.split(",")}
             for metric in micro.metrics_of(bench):
                 row = {"bench": bench, "scale": scale, "metric": metric,

@@ -182,6 +182,11 @@ static inline int fl_accept4(int fd, struct sockaddr *addr, socklen_t *len)
 #define fl_prefetch(p) ((void)(p))
 #endif
 
+/* What the cyclic GC's visitors read and write first: the GC header in
+ * front of the object and the object's type. */
+#define fl_prefetch_gc(p) \
+    (fl_prefetch((const char *)(p) - 16), fl_prefetch((const char *)(p) + 15))
+
 /* glibc serves a block at or above its mmap threshold (128 KiB at start) by
  * mmap, and when such a block is freed whole it raises that threshold to the
  * block's size and its heap-trim threshold to twice that: the state a program

@@ -340,3 +340,41 @@ def test_handle_reinitialised_while_queued_keeps_gc_sound():
         gc.collect()
     finally:
         loop.close()
+
+
+def _timer_cycle_through_context(factory, outcome):
+    """obj -> its pending timer -> the context the loop copied for it ->
+    _var's value -> obj, the handle held by obj: collected once the timer has
+    left the heap (fired, cancelled and compacted away, or the loop closed),
+    and kept while it is pending, on both loops."""
+    loop = factory()
+    try:
+        keep = [loop.call_later(3600 + i, _noop) for i in range(200)]
+        obj = Holder(loop)
+
+        def schedule(obj):
+            _var.set(obj)
+            obj.h = loop.call_later(0 if outcome == "fired" else 1800, obj.cb)
+
+        contextvars.copy_context().run(schedule, obj)
+        ref = weakref.ref(obj)
+        del obj
+        result = [_collected(ref)]
+        if outcome == "fired":
+            loop.run_until_complete(_sleep(0.01))
+        elif outcome == "cancelled":
+            ref().h.cancel()
+            for h in keep:      # cancelled timers dominate: the heap compacts
+                h.cancel()
+            _spin(loop)
+        else:
+            loop.close()
+        result.append(_collected(ref))
+        return result
+    finally:
+        loop.close()
+
+
+@pytest.mark.parametrize("outcome", ["fired", "cancelled", "closed"])
+def test_cycle_through_a_held_timers_copied_context(outcome):
+    assert _each_loop(_timer_cycle_through_context, outcome=outcome) == [False, True]
