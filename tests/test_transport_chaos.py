@@ -739,8 +739,13 @@ def test_fixed_sequences_outcomes():
     # and then the EOF of its close reached the server before it aborted.
     assert out["data"]["server"] == b"".join(
         payload(n, 133353 + i) for i, n in enumerate([12, 24946, 31015]))
-    assert out["events"]["server"] == ["made", "pause", "data", "resume", "data", "eof",
-                                       "lost:NoneType"]
+    # Per direction, as same() compares. How the server's own writes fared is
+    # the client's and the kernel's timing: under the load of two test suites
+    # at once the stdlib's server once read its first data before its
+    # pause_writing (3.12) and once never paused at all (3.13).
+    reading, writing = per_direction(out["events"]["server"])
+    assert reading == ["made", "data", "eof", "lost:NoneType"]
+    assert writing in ([], ["pause", "resume"])
 
 
 def test_key_compares_a_reset_stream_by_the_oracle_only():
