@@ -183,7 +183,8 @@ static inline int fl_accept4(int fd, struct sockaddr *addr, socklen_t *len)
 #endif
 
 /* What the cyclic GC's visitors read and write first: the GC header in
- * front of the object and the object's type. */
+ * front of the object (PyGC_Head, two words on every supported CPython; its
+ * definition is internal) and the object's type. */
 #define fl_prefetch_gc(p) \
     (fl_prefetch((const char *)(p) - 16), fl_prefetch((const char *)(p) + 15))
 

@@ -100,10 +100,7 @@ class Server:
         for thread in self._threads:
             thread.start()
 
-        try:
-            first = self._lines.get(timeout=TIMEOUT)
-        except queue.Empty:
-            first = None
+        first = self._next_line()
         match = re.fullmatch(r"listening on 127\.0\.0\.1:(\d+)\n", first or "")
         if match is None:
             self.proc.kill()
@@ -121,22 +118,27 @@ class Server:
         assert self.proc.stderr is not None
         self._stderr.extend(self.proc.stderr)
 
+    def _next_line(self) -> str | None:
+        """The server's next stdout line; None at its end or after TIMEOUT."""
+        try:
+            return self._lines.get(timeout=TIMEOUT)
+        except queue.Empty:
+            return None
+
     def _collect(self) -> tuple[int, str, str]:
         returncode = self.proc.wait(timeout=TIMEOUT)
         for thread in self._threads:
             thread.join(timeout=TIMEOUT)
         lines = self._seen
-        while (line := self._lines.get_nowait()) is not None:
+        # Up to the end marker, unless wait_for_line() already took it.
+        while not self._lines.empty() and (line := self._lines.get_nowait()) is not None:
             lines.append(line)
         return returncode, "".join(lines), "".join(self._stderr)
 
     def wait_for_line(self, pattern: str) -> str:
         """Block until the server prints a line matching ``pattern`` (kept in stdout)."""
         while True:
-            try:
-                line = self._lines.get(timeout=TIMEOUT)
-            except queue.Empty:
-                line = None
+            line = self._next_line()
             if line is None:
                 self.kill()
                 pytest.fail(f"no line matching {pattern!r}; stdout: {''.join(self._seen)}")
